@@ -1,0 +1,410 @@
+// Package stack loads a stack package written in CUE, validates it against
+// galley's embedded schema and decodes it into Go values.
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	galleycue "github.com/galley-dev/galley/cue"
+)
+
+// Field is the top-level field of a stack package that holds the stack.
+const Field = "stack"
+
+// Load loads the CUE package in dir, unifies its stack field with the
+// schema and checks what the schema cannot express (dependencies, chart
+// paths). Problems in the user's CUE come back as Errors, all of them.
+func Load(ctx context.Context, dir string) (*Stack, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving stack directory: %w", err)
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("reading stack: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("reading stack: %s is not a directory", dir)
+	}
+
+	overlay := schemaOverlay(abs)
+	cfg := &load.Config{Dir: abs, Overlay: overlay}
+	insts := load.Instances([]string{".", galleycue.ModulePath}, cfg)
+	for _, inst := range insts {
+		if inst.Err != nil {
+			return nil, fromCUE(inst.Err).sort()
+		}
+	}
+	cctx := cuecontext.New()
+	// pkg.Err() would hold only the first error; validate below finds all.
+	pkg := cctx.BuildInstance(insts[0])
+	schema := cctx.BuildInstance(insts[1]).LookupPath(cue.ParsePath("#Stack"))
+	if err := schema.Err(); err != nil {
+		return nil, fmt.Errorf("galley's embedded schema is broken: %w", err)
+	}
+
+	sv := pkg.LookupPath(cue.ParsePath(Field))
+	if !sv.Exists() && pkg.Err() != nil {
+		return nil, fromCUE(pkg.Err()).sort()
+	}
+	if !sv.Exists() {
+		e := &Error{Msg: fmt.Sprintf("no %q field: a stack package declares `%s: {name: ..., version: ..., apps: ...}`", Field, Field)}
+		if files := insts[0].BuildFiles; len(files) > 0 {
+			e.Pos = token.NewFile(files[0].Filename, -1, 0).Pos(0, token.NoRelPos)
+		} else {
+			e.Msg = fmt.Sprintf("no CUE files in %s", dir)
+		}
+		return nil, Errors{e}
+	}
+	v := sv.Unify(schema)
+	if errs := validate(v); len(errs) > 0 {
+		return nil, errs.sort()
+	}
+
+	s, err := decode(v)
+	if err != nil {
+		return nil, err
+	}
+	s.Dir = abs
+	if errs := s.check(); len(errs) > 0 {
+		return nil, errs.sort()
+	}
+	return s, nil
+}
+
+// validate reports every error in the stack. CUE stops descending into a
+// struct at its first error of some kinds (a field not allowed, say), so
+// each top-level field and each app is also validated on its own.
+func validate(v cue.Value) Errors {
+	errs := errsOf(v)
+	if len(errs) == 0 {
+		return nil
+	}
+	it, err := v.Fields(cue.Optional(false))
+	if err != nil {
+		return errs
+	}
+	for it.Next() {
+		errs = append(errs, errsOf(it.Value())...)
+		if it.Selector().String() != "apps" {
+			continue
+		}
+		apps, err := it.Value().Fields()
+		if err != nil {
+			continue
+		}
+		for apps.Next() {
+			errs = append(errs, errsOf(apps.Value())...)
+			fields, err := apps.Value().Fields()
+			if err != nil {
+				continue
+			}
+			for fields.Next() {
+				errs = append(errs, errsOf(fields.Value())...)
+			}
+		}
+	}
+	return errs
+}
+
+func errsOf(v cue.Value) Errors {
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		return fromCUE(err)
+	}
+	return nil
+}
+
+// schemaOverlay places the embedded schema where CUE's loader resolves
+// imports of galley.dev/stack/...: the cue.mod/pkg directory of the module
+// holding dir. A stack directory outside any CUE module gets a module file
+// too, so it loads without `cue mod init`.
+func schemaOverlay(dir string) map[string]load.Source {
+	root, ok := moduleRoot(dir)
+	overlay := map[string]load.Source{}
+	if !ok {
+		root = dir
+		overlay[filepath.Join(root, "cue.mod", "module.cue")] = load.FromString(
+			"module: \"galley.local/stack\"\nlanguage: version: \"v0.17.0\"\n")
+	}
+	pkgDir := filepath.Join(root, "cue.mod", "pkg", filepath.FromSlash(galleycue.ModulePath))
+	for name, src := range schemaFiles(pkgDir) {
+		overlay[name] = src
+	}
+	return overlay
+}
+
+// schemaFiles returns the embedded schema's files as overlay sources in dir.
+func schemaFiles(dir string) map[string]load.Source {
+	out := map[string]load.Source{}
+	err := fs.WalkDir(galleycue.Schema(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(galleycue.Schema(), p)
+		if err != nil {
+			return err
+		}
+		out[filepath.Join(dir, filepath.FromSlash(p))] = load.FromBytes(b)
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("reading embedded schema: %v", err)) // embed.FS cannot fail to read its own files
+	}
+	return out
+}
+
+func moduleRoot(dir string) (string, bool) {
+	for d := dir; ; {
+		if fi, err := os.Stat(filepath.Join(d, "cue.mod")); err == nil && fi.IsDir() {
+			return d, true
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", false
+		}
+		d = parent
+	}
+}
+
+// decode goes through JSON on purpose: chart values then have exactly the
+// types `helm template -f values.yaml` gives templates (float64 numbers).
+func decode(v cue.Value) (*Stack, error) {
+	b, err := v.MarshalJSON()
+	if err != nil {
+		return nil, fromCUE(err).sort()
+	}
+	s := &Stack{value: v}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("decoding stack: %w", err)
+	}
+	if s.Kubernetes.APIVersions == nil {
+		s.Kubernetes.APIVersions = []string{}
+	}
+	apps := v.LookupPath(cue.ParsePath("apps"))
+	it, err := apps.Fields()
+	if err != nil {
+		return nil, fromCUE(err).sort()
+	}
+	for it.Next() {
+		av := it.Value()
+		b, err := av.MarshalJSON()
+		if err != nil {
+			return nil, fromCUE(err).sort()
+		}
+		a := &App{value: av}
+		if err := json.Unmarshal(b, a); err != nil {
+			return nil, fmt.Errorf("decoding app %s: %w", it.Selector(), err)
+		}
+		if a.Values == nil {
+			a.Values = map[string]any{}
+		}
+		s.Apps = append(s.Apps, a)
+	}
+	sort.Slice(s.Apps, func(i, j int) bool { return s.Apps[i].Name < s.Apps[j].Name })
+	return s, nil
+}
+
+// check finds the mistakes a schema cannot: references between apps, files
+// on disk.
+func (s *Stack) check() Errors {
+	var errs Errors
+	for _, a := range s.Apps {
+		errs = append(errs, s.checkApp(a)...)
+	}
+	errs = append(errs, s.checkCycles()...)
+	return errs
+}
+
+func (s *Stack) checkApp(a *App) Errors {
+	var errs Errors
+	for i, dep := range a.DependsOn {
+		switch {
+		case dep == a.Name:
+			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on itself", a.Name))
+		case s.App(dep) == nil:
+			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i),
+				"app %s depends on %q, which is not an app of this stack (apps: %s)", a.Name, dep, strings.Join(s.appNames(), ", ")))
+		}
+	}
+	chartPath := filepath.Join(s.Dir, filepath.FromSlash(a.Chart.Path))
+	if _, err := os.Stat(chartPath); err != nil {
+		errs = append(errs, a.errAt("chart.path", "chart %s not found (paths are relative to the stack directory %s)", a.Chart.Path, s.Dir))
+	}
+	for i, p := range a.Patches {
+		if _, ok := p.Patch.([]any); ok && p.Target == nil {
+			errs = append(errs, a.errAt(fmt.Sprintf("patches[%d]", i),
+				"a JSON 6902 patch (a list of operations) needs a target: kind and name of the object to patch"))
+		}
+	}
+	return errs
+}
+
+// checkCycles reports each dependency cycle once, named in full, at the
+// dependsOn entry of its alphabetically first app.
+func (s *Stack) checkCycles() Errors {
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var errs Errors
+	seen := map[string]bool{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = visiting
+		stack = append(stack, name)
+		a := s.App(name)
+		for _, dep := range a.DependsOn {
+			if s.App(dep) == nil || dep == name {
+				continue // reported by checkApp
+			}
+			switch state[dep] {
+			case unvisited:
+				visit(dep)
+			case visiting:
+				i := indexOf(stack, dep)
+				cycle := canonicalCycle(stack[i:])
+				key := strings.Join(cycle, ",")
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				first := s.App(cycle[0])
+				path := append(append([]string{}, cycle...), cycle[0])
+				errs = append(errs, first.errAt(fmt.Sprintf("dependsOn[%d]", indexOf(first.DependsOn, cycle[1])),
+					"dependency cycle: %s", strings.Join(path, " -> ")))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, a := range s.Apps {
+		if state[a.Name] == unvisited {
+			visit(a.Name)
+		}
+	}
+	return errs
+}
+
+// canonicalCycle rotates a cycle to start at its smallest name so the same
+// cycle found from different apps reads the same.
+func canonicalCycle(c []string) []string {
+	min := 0
+	for i := range c {
+		if c[i] < c[min] {
+			min = i
+		}
+	}
+	return append(append([]string{}, c[min:]...), c[:min]...)
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Stack) appNames() []string {
+	names := make([]string, len(s.Apps))
+	for i, a := range s.Apps {
+		names[i] = a.Name
+	}
+	return names
+}
+
+// errAt builds an Error at the position of a field below the app, e.g.
+// "chart.path" or "dependsOn[1]".
+func (a *App) errAt(field, format string, args ...any) *Error {
+	return &Error{
+		Pos:  a.Pos(field),
+		Path: fmt.Sprintf("stack.apps.%s.%s", a.Name, field),
+		Msg:  fmt.Sprintf(format, args...),
+	}
+}
+
+// Pos returns the position in the user's source of a field below the app
+// ("" for the app itself), falling back to the app's own position.
+func (a *App) Pos(field string) token.Pos {
+	v := a.value
+	if field != "" {
+		v = a.value.LookupPath(cue.ParsePath(field))
+	}
+	if p := userPos(v); p.IsValid() {
+		return p
+	}
+	return userPos(a.value)
+}
+
+// userPos prefers a position in the user's files over one in the schema,
+// since a unified value carries both.
+func userPos(v cue.Value) token.Pos {
+	if !v.Exists() {
+		return token.NoPos
+	}
+	for _, p := range valuePositions(v) {
+		if !isSchemaPos(p) {
+			return p
+		}
+	}
+	return token.NoPos
+}
+
+func valuePositions(v cue.Value) []token.Pos {
+	var out []token.Pos
+	if p := v.Pos(); p.IsValid() {
+		out = append(out, p)
+	}
+	_, vs := v.Expr()
+	for _, x := range vs {
+		if p := x.Pos(); p.IsValid() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Waves orders apps for delivery: an app's sync wave is one more than the
+// highest wave of the apps it depends on (0 for none), unless the stack sets
+// syncWave. The stack must be free of cycles, which Load guarantees.
+func Waves(s *Stack) map[string]int {
+	waves := map[string]int{}
+	var wave func(a *App) int
+	wave = func(a *App) int {
+		if w, ok := waves[a.Name]; ok {
+			return w
+		}
+		w := 0
+		for _, d := range a.DependsOn {
+			if dep := s.App(d); dep != nil {
+				w = max(w, wave(dep)+1)
+			}
+		}
+		if a.SyncWave != nil {
+			w = *a.SyncWave
+		}
+		waves[a.Name] = w
+		return w
+	}
+	for _, a := range s.Apps {
+		wave(a)
+	}
+	return waves
+}

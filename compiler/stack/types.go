@@ -1,0 +1,123 @@
+package stack
+
+import "cuelang.org/go/cue"
+
+// Stack is a validated stack, decoded from CUE with every default applied.
+type Stack struct {
+	Name        string     `json:"name"`
+	Version     string     `json:"version"`
+	Description string     `json:"description,omitempty"`
+	Source      string     `json:"source,omitempty"`
+	Revision    string     `json:"revision,omitempty"`
+	Kubernetes  Kubernetes `json:"kubernetes"`
+	// Apps are sorted by name.
+	Apps     []*App   `json:"-"`
+	Delivery Delivery `json:"delivery"`
+
+	// Dir is the absolute directory the stack was loaded from; chart paths
+	// are relative to it.
+	Dir string `json:"-"`
+
+	value cue.Value
+}
+
+// Kubernetes is the cluster the stack is rendered for.
+type Kubernetes struct {
+	Version     string   `json:"version"`
+	APIVersions []string `json:"apiVersions"`
+}
+
+// App is one chart rendered into apps/<name>/.
+type App struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Chart       Chart             `json:"chart"`
+	ReleaseName string            `json:"releaseName"`
+	Values      map[string]any    `json:"values"`
+	Patches     []Patch           `json:"patches"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	Images      []Image           `json:"images"`
+	DependsOn   []string          `json:"dependsOn"`
+	CRDs        bool              `json:"crds"`
+	Tests       bool              `json:"tests"`
+	Secrets     SecretPolicy      `json:"secrets"`
+	SyncWave    *int              `json:"syncWave,omitempty"`
+
+	value cue.Value
+}
+
+// Chart says where an app's chart comes from.
+type Chart struct {
+	// Path is as written in the stack, relative to Stack.Dir.
+	Path string `json:"path"`
+}
+
+// Patch is a Kustomize patch; Patch holds a strategic merge patch (a map) or
+// a JSON 6902 patch (a list of operations).
+type Patch struct {
+	Target *Target `json:"target,omitempty"`
+	Patch  any     `json:"patch"`
+}
+
+// Target selects the objects a patch applies to.
+type Target struct {
+	Group              string `json:"group,omitempty"`
+	Version            string `json:"version,omitempty"`
+	Kind               string `json:"kind,omitempty"`
+	Name               string `json:"name,omitempty"`
+	Namespace          string `json:"namespace,omitempty"`
+	LabelSelector      string `json:"labelSelector,omitempty"`
+	AnnotationSelector string `json:"annotationSelector,omitempty"`
+}
+
+// Image rewrites a container image, as kustomize's images field does.
+type Image struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+}
+
+// SecretPolicy says what an app may put into the bundle in clear.
+type SecretPolicy struct {
+	AllowPlaintext bool `json:"allowPlaintext"`
+}
+
+// Delivery lists the GitOps tools that deploy the bundle.
+type Delivery struct {
+	ArgoCD *ArgoCD `json:"argocd,omitempty"`
+}
+
+// ArgoCD configures the generated Argo CD objects.
+type ArgoCD struct {
+	Repository     string   `json:"repository"`
+	Namespace      string   `json:"namespace"`
+	Project        string   `json:"project"`
+	TargetRevision string   `json:"targetRevision,omitempty"`
+	Server         string   `json:"server"`
+	Sync           SyncOpts `json:"sync"`
+}
+
+// SyncOpts is Argo CD's automated sync policy.
+type SyncOpts struct {
+	Automated bool `json:"automated"`
+	Prune     bool `json:"prune"`
+	SelfHeal  bool `json:"selfHeal"`
+}
+
+// App returns the app with the given name, or nil.
+func (s *Stack) App(name string) *App {
+	for _, a := range s.Apps {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Value is the stack's CUE value, for positions in later errors.
+func (s *Stack) Value() cue.Value { return s.value }
+
+// Value is the app's CUE value, for positions in later errors.
+func (a *App) Value() cue.Value { return a.value }
