@@ -1,0 +1,79 @@
+package bundles
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// IndexSchemaVersion is the version of the Index format; readers refuse a
+// newer one rather than misread it.
+const IndexSchemaVersion = 1
+
+// Index is the machine-readable summary of a bundle, stored at IndexPath in
+// its tree. It lets inspect, images and diff work without re-parsing every
+// manifest.
+type Index struct {
+	SchemaVersion int `json:"schemaVersion"`
+	// Galley is the version of galley that built the bundle.
+	Galley string     `json:"galley"`
+	Stack  IndexStack `json:"stack"`
+	Apps   []IndexApp `json:"apps"`
+	// Images is every container image the bundle's objects reference,
+	// sorted and unique.
+	Images []string `json:"images"`
+}
+
+// IndexStack identifies the stack a bundle was built from.
+type IndexStack struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Kubernetes  string `json:"kubernetes"`
+	Description string `json:"description,omitempty"`
+}
+
+// IndexApp is one app directory of the bundle.
+type IndexApp struct {
+	Name      string     `json:"name"`
+	Namespace string     `json:"namespace"`
+	Path      string     `json:"path"`
+	Chart     IndexChart `json:"chart"`
+	SyncWave  int        `json:"syncWave"`
+	DependsOn []string   `json:"dependsOn"`
+	Objects   int        `json:"objects"`
+	Images    []string   `json:"images"`
+}
+
+// IndexChart identifies the chart an app was rendered from.
+type IndexChart struct {
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	AppVersion string `json:"appVersion,omitempty"`
+	// Digest is the content digest of the chart source (sha256:...).
+	Digest string `json:"digest"`
+}
+
+// Marshal encodes the index deterministically (struct field order, sorted
+// slices are the writer's job).
+func (x *Index) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(x, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding bundle index: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ReadIndex decodes the index of a bundle tree.
+func ReadIndex(t *Tree) (*Index, error) {
+	b, ok := t.Get(IndexPath)
+	if !ok {
+		return nil, fmt.Errorf("bundle has no %s: not built by galley?", IndexPath)
+	}
+	var x Index
+	if err := json.Unmarshal(b, &x); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", IndexPath, err)
+	}
+	if x.SchemaVersion > IndexSchemaVersion {
+		return nil, fmt.Errorf("bundle index version %d is newer than this galley understands (%d): upgrade galley", x.SchemaVersion, IndexSchemaVersion)
+	}
+	return &x, nil
+}

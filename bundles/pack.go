@@ -1,0 +1,257 @@
+package bundles
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// MaxManifestSize is the largest manifest Validate and ReadLayout accept,
+// the limit registries commonly enforce.
+const MaxManifestSize = 4 << 20
+
+// MaxLayerSize is the largest compressed layer ReadLayout accepts: the
+// DefaultLimits total plus room for tar headers and gzip framing.
+const MaxLayerSize = 1<<30 + 64<<20
+
+// Metadata describes a bundle in its manifest annotations.
+type Metadata struct {
+	Name        string    // org.opencontainers.image.title
+	Version     string    // org.opencontainers.image.version
+	Description string    // org.opencontainers.image.description
+	Source      string    // org.opencontainers.image.source
+	Revision    string    // org.opencontainers.image.revision
+	Created     time.Time // org.opencontainers.image.created; required, see CreatedTime
+	// Annotations are added as they are; they must not repeat a key set
+	// by the fields above.
+	Annotations map[string]string
+}
+
+// defaultCreated is the creation time when SOURCE_DATE_EPOCH is not set.
+var defaultCreated = time.Unix(0, 0).UTC()
+
+// maxEpoch is 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+const maxEpoch = 253402300799
+
+// CreatedTime returns the creation time of a build: SOURCE_DATE_EPOCH
+// (decimal seconds since the Unix epoch) when set, else the Unix epoch
+// itself, 1970-01-01T00:00:00Z. It never uses the clock, so builds are
+// reproducible by default. Pass os.Getenv.
+func CreatedTime(getenv func(string) string) (time.Time, error) {
+	v := getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return defaultCreated, nil
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return time.Time{}, fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: want a whole number of seconds since 1970-01-01", v)
+		}
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || sec > maxEpoch {
+		return time.Time{}, fmt.Errorf("invalid SOURCE_DATE_EPOCH %q: out of range", v)
+	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+// Bundle is a packed bundle: the manifest and the blobs it references.
+type Bundle struct {
+	// Manifest is the exact manifest JSON; its digest names the bundle.
+	Manifest []byte
+	// Descriptor describes Manifest, with the bundle's ArtifactType.
+	Descriptor ocispec.Descriptor
+	// Config is the empty config "{}".
+	Config []byte
+	// Layer is the gzip-compressed tar of the tree.
+	Layer           []byte
+	LayerDescriptor ocispec.Descriptor
+}
+
+// Digest returns the manifest digest, the name to pin the bundle by.
+func (b *Bundle) Digest() digest.Digest { return b.Descriptor.Digest }
+
+// Tree decompresses the layer back into a Tree.
+func (b *Bundle) Tree(lim Limits) (*Tree, error) {
+	return ReadTree(bytes.NewReader(b.Layer), lim)
+}
+
+// Pack builds the layer of t with WriteTar and an OCI 1.1 image manifest
+// for it: empty config, artifactType ArtifactType, one LayerMediaType layer,
+// and annotations from m. The manifest bytes are deterministic.
+//
+// Pack refuses an empty tree and one that ReadTree with DefaultLimits would
+// refuse, so every bundle it makes can be read back.
+func Pack(t *Tree, m Metadata) (*Bundle, error) {
+	if t.Len() == 0 {
+		return nil, fmt.Errorf("packing bundle: tree has no files")
+	}
+	if err := checkTreeLimits(t, DefaultLimits); err != nil {
+		return nil, fmt.Errorf("packing bundle: %w", err)
+	}
+	annotations, err := m.annotations()
+	if err != nil {
+		return nil, fmt.Errorf("packing bundle: %w", err)
+	}
+	var layer bytes.Buffer
+	if err := WriteTar(&layer, t); err != nil {
+		return nil, fmt.Errorf("packing bundle: %w", err)
+	}
+	layerDesc := ocispec.Descriptor{
+		MediaType: LayerMediaType,
+		Digest:    digest.FromBytes(layer.Bytes()),
+		Size:      int64(layer.Len()),
+	}
+	manifest, err := json.Marshal(ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ManifestMediaType,
+		ArtifactType: ArtifactType,
+		Config:       emptyConfigDescriptor,
+		Layers:       []ocispec.Descriptor{layerDesc},
+		Annotations:  annotations,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	return &Bundle{
+		Manifest:        manifest,
+		Descriptor:      manifestDescriptor(manifest),
+		Config:          bytes.Clone(emptyConfig),
+		Layer:           layer.Bytes(),
+		LayerDescriptor: layerDesc,
+	}, nil
+}
+
+func manifestDescriptor(manifest []byte) ocispec.Descriptor {
+	return ocispec.Descriptor{
+		MediaType:    ManifestMediaType,
+		ArtifactType: ArtifactType,
+		Digest:       digest.FromBytes(manifest),
+		Size:         int64(len(manifest)),
+	}
+}
+
+func checkTreeLimits(t *Tree, lim Limits) error {
+	if t.Len() > lim.MaxFiles {
+		return fmt.Errorf("%w: %d files, limit is %d", ErrLimitExceeded, t.Len(), lim.MaxFiles)
+	}
+	if len(t.dirs) > lim.MaxFiles {
+		return fmt.Errorf("%w: %d directories, limit is %d", ErrLimitExceeded, len(t.dirs), lim.MaxFiles)
+	}
+	if t.Size() > lim.MaxTotalSize {
+		return fmt.Errorf("%w: files add up to %d bytes, limit is %d", ErrLimitExceeded, t.Size(), lim.MaxTotalSize)
+	}
+	for p, d := range t.files {
+		if int64(len(d)) > lim.MaxFileSize {
+			return fmt.Errorf("%w: file %s is %d bytes, limit is %d", ErrLimitExceeded, p, len(d), lim.MaxFileSize)
+		}
+	}
+	return nil
+}
+
+func (m Metadata) annotations() (map[string]string, error) {
+	if m.Created.IsZero() {
+		return nil, fmt.Errorf("metadata: created time is not set (use CreatedTime)")
+	}
+	if y := m.Created.UTC().Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("metadata: created time %v is outside years 0-9999", m.Created)
+	}
+	a := map[string]string{ocispec.AnnotationCreated: m.Created.UTC().Format(time.RFC3339)}
+	for k, v := range map[string]string{
+		ocispec.AnnotationTitle:       m.Name,
+		ocispec.AnnotationVersion:     m.Version,
+		ocispec.AnnotationDescription: m.Description,
+		ocispec.AnnotationSource:      m.Source,
+		ocispec.AnnotationRevision:    m.Revision,
+	} {
+		if v != "" {
+			a[k] = v
+		}
+	}
+	for k, v := range m.Annotations {
+		if k == "" {
+			return nil, fmt.Errorf("metadata: annotation with an empty key")
+		}
+		if _, ok := a[k]; ok {
+			return nil, fmt.Errorf("metadata: annotation %s is already set from a Metadata field", k)
+		}
+		a[k] = v
+	}
+	return a, nil
+}
+
+// Verify checks that b is consistent: a valid bundle manifest whose
+// descriptor, config and layer match their bytes.
+func (b *Bundle) Verify() error {
+	m, err := Validate(b.Manifest)
+	if err != nil {
+		return err
+	}
+	if want := manifestDescriptor(b.Manifest); b.Descriptor.Digest != want.Digest || b.Descriptor.Size != want.Size {
+		return &DigestMismatchError{Blob: "manifest", Want: b.Descriptor.Digest, Got: want.Digest, WantSize: b.Descriptor.Size, GotSize: want.Size}
+	}
+	if err := verifyBlob("config", m.Config, b.Config); err != nil {
+		return err
+	}
+	if b.LayerDescriptor.Digest != m.Layers[0].Digest || b.LayerDescriptor.Size != m.Layers[0].Size {
+		return fmt.Errorf("%w: layer descriptor %s does not match the manifest's %s", ErrNotBundle, b.LayerDescriptor.Digest, m.Layers[0].Digest)
+	}
+	return verifyBlob("layer", m.Layers[0], b.Layer)
+}
+
+func verifyBlob(what string, desc ocispec.Descriptor, data []byte) error {
+	got := desc.Digest.Algorithm().FromBytes(data)
+	if int64(len(data)) != desc.Size || got != desc.Digest {
+		return &DigestMismatchError{Blob: what, Want: desc.Digest, Got: got, WantSize: desc.Size, GotSize: int64(len(data))}
+	}
+	return nil
+}
+
+// Validate checks that manifest is a galley bundle manifest: an OCI image
+// manifest, schemaVersion 2, artifactType ArtifactType, the empty config
+// and exactly one LayerMediaType layer, with well-formed digests. Failures
+// wrap ErrNotBundle and say which field is wrong.
+func Validate(manifest []byte) (*ocispec.Manifest, error) {
+	if len(manifest) > MaxManifestSize {
+		return nil, fmt.Errorf("%w: manifest is %d bytes, limit is %d", ErrNotBundle, len(manifest), MaxManifestSize)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, fmt.Errorf("%w: decoding manifest: %w", ErrNotBundle, err)
+	}
+	notBundle := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrNotBundle, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case m.SchemaVersion != 2:
+		return nil, notBundle("manifest schemaVersion is %d, want 2", m.SchemaVersion)
+	case m.MediaType != ManifestMediaType:
+		return nil, notBundle("manifest mediaType is %q, want %q", m.MediaType, ManifestMediaType)
+	case m.ArtifactType != ArtifactType:
+		return nil, notBundle("manifest artifactType is %q, want %q", m.ArtifactType, ArtifactType)
+	case m.Config.MediaType != ConfigMediaType:
+		return nil, notBundle("config mediaType is %q, want %q", m.Config.MediaType, ConfigMediaType)
+	case m.Config.Digest != emptyConfigDescriptor.Digest || m.Config.Size != emptyConfigDescriptor.Size:
+		return nil, notBundle("config is %s (%d bytes), want the empty config %s", m.Config.Digest, m.Config.Size, emptyConfigDescriptor.Digest)
+	case len(m.Layers) != 1:
+		return nil, notBundle("manifest has %d layers, want 1", len(m.Layers))
+	case m.Layers[0].MediaType != LayerMediaType:
+		return nil, notBundle("layer mediaType is %q, want %q", m.Layers[0].MediaType, LayerMediaType)
+	case m.Layers[0].Size <= 0:
+		return nil, notBundle("layer size is %d", m.Layers[0].Size)
+	}
+	if err := m.Layers[0].Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: layer digest %q: %w", ErrNotBundle, m.Layers[0].Digest, err)
+	}
+	if c, ok := m.Annotations[ocispec.AnnotationCreated]; ok {
+		if _, err := time.Parse(time.RFC3339, c); err != nil {
+			return nil, notBundle("annotation %s is %q, want an RFC 3339 time", ocispec.AnnotationCreated, c)
+		}
+	}
+	return &m, nil
+}
