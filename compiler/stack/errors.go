@@ -29,6 +29,10 @@ type Error struct {
 	// Related are further positions: the schema constraint that failed, the
 	// other half of a conflict.
 	Related []token.Pos
+
+	// elems is the CUE path as selectors, to place errors CUE gives no
+	// position for.
+	elems []string
 }
 
 func (e *Error) Error() string { return e.format("") }
@@ -162,7 +166,7 @@ func fromCUE(err error) Errors {
 		if disjunctionHeader.MatchString(msg) {
 			continue
 		}
-		e := &Error{Msg: explainBound(msg), Path: cuePath(ce.Path())}
+		e := &Error{Msg: explainIncomplete(explainBound(msg)), Path: cuePath(ce.Path()), elems: ce.Path()}
 		var user, schema []token.Pos
 		for _, p := range errors.Positions(ce) {
 			if isSchemaPos(p) {
@@ -278,4 +282,47 @@ func regexOf(v cue.Value) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+var incomplete = regexp.MustCompile(`^incomplete value (.*)$`)
+
+// explainIncomplete says plainly that a required field is missing: CUE
+// reports it as an incomplete value, printing the constraint.
+func explainIncomplete(msg string) string {
+	m := incomplete.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	for def, re := range schemaBounds() {
+		if strings.Contains(m[1], strconv.Quote(re)) {
+			return "required field is missing (it " + boundHints[def] + ")"
+		}
+	}
+	return "required field is missing"
+}
+
+// placeErrors gives errors without a position in the user's files the
+// position of the closest enclosing value the user wrote: a missing field
+// is reported where its struct is.
+func placeErrors(errs Errors, root cue.Value) {
+	for _, e := range errs {
+		if e.Pos.IsValid() || len(e.elems) < 2 || e.elems[0] != Field {
+			continue
+		}
+		for n := len(e.elems) - 1; n >= 1; n-- {
+			sels := make([]cue.Selector, 0, n-1)
+			for _, el := range e.elems[1:n] {
+				if isIndex(el) {
+					i, _ := strconv.Atoi(el)
+					sels = append(sels, cue.Index(i))
+				} else {
+					sels = append(sels, cue.Str(el))
+				}
+			}
+			if p := userPos(root.LookupPath(cue.MakePath(sels...))); p.IsValid() {
+				e.Pos = p
+				break
+			}
+		}
+	}
 }

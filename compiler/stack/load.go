@@ -71,6 +71,7 @@ func Load(ctx context.Context, dir string) (*Stack, error) {
 	}
 	v := sv.Unify(schema)
 	if errs := validate(v); len(errs) > 0 {
+		placeErrors(errs, sv)
 		return nil, errs.sort()
 	}
 
@@ -239,9 +240,13 @@ func (s *Stack) checkApp(a *App) Errors {
 				"app %s depends on %q, which is not an app of this stack (apps: %s)", a.Name, dep, strings.Join(s.appNames(), ", ")))
 		}
 	}
-	chartPath := filepath.Join(s.Dir, filepath.FromSlash(a.Chart.Path))
-	if _, err := os.Stat(chartPath); err != nil {
+	if _, err := os.Stat(s.Path(a.Chart.Path)); err != nil {
 		errs = append(errs, a.errAt("chart.path", "chart %s not found (paths are relative to the stack directory %s)", a.Chart.Path, s.Dir))
+	}
+	for i, f := range a.ValuesFiles {
+		if _, err := os.Stat(s.Path(f)); err != nil {
+			errs = append(errs, a.errAt(fmt.Sprintf("valuesFiles[%d]", i), "values file %s not found (paths are relative to the stack directory %s)", f, s.Dir))
+		}
 	}
 	for i, p := range a.Patches {
 		if _, ok := p.Patch.([]any); ok && p.Target == nil {

@@ -1,6 +1,10 @@
 package stack
 
-import "cuelang.org/go/cue"
+import (
+	"path/filepath"
+
+	"cuelang.org/go/cue"
+)
 
 // Stack is a validated stack, decoded from CUE with every default applied.
 type Stack struct {
@@ -33,6 +37,7 @@ type App struct {
 	Namespace   string            `json:"namespace"`
 	Chart       Chart             `json:"chart"`
 	ReleaseName string            `json:"releaseName"`
+	ValuesFiles []string          `json:"valuesFiles"`
 	Values      map[string]any    `json:"values"`
 	Patches     []Patch           `json:"patches"`
 	Labels      map[string]string `json:"labels"`
@@ -45,6 +50,15 @@ type App struct {
 	SyncWave    *int              `json:"syncWave,omitempty"`
 
 	value cue.Value
+}
+
+// Path resolves a path written in the stack, relative to its directory.
+func (s *Stack) Path(p string) string {
+	p = filepath.FromSlash(p)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.Dir, p)
 }
 
 // Chart says where an app's chart comes from.

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/compiler"
+)
+
+type buildOptions struct {
+	out    string
+	output outputFlag
+	jobs   int
+}
+
+// buildResult is `bundle build --output json`.
+type buildResult struct {
+	Digest       string   `json:"digest"`
+	MediaType    string   `json:"mediaType"`
+	ArtifactType string   `json:"artifactType"`
+	Size         int64    `json:"size"`
+	Layout       string   `json:"layout"`
+	Tag          string   `json:"tag"`
+	Stack        string   `json:"stack"`
+	Version      string   `json:"version"`
+	Apps         []string `json:"apps"`
+	Images       []string `json:"images"`
+	Files        int      `json:"files"`
+	LayerSize    int64    `json:"layerSize"`
+}
+
+func newBuildCmd(env *Env) *cobra.Command {
+	o := &buildOptions{output: "text"}
+	c := &cobra.Command{
+		Use:   "build <stack-dir>",
+		Short: "Compile a stack into a bundle on disk (an OCI image layout)",
+		Long: `build compiles the stack in <stack-dir>: it renders every chart in-process,
+applies the patches, generates the Argo CD objects and packs the result as
+an OCI artifact in an OCI image layout directory, tagged with the stack
+version. The same stack always gives the same digest.
+
+The created time is SOURCE_DATE_EPOCH when set, else a fixed date, never
+the current time. A failed build leaves the output directory as it was.`,
+		Args: exactArgs(1, "a stack directory"),
+		RunE: func(c *cobra.Command, args []string) error {
+			res, err := compiler.Compile(c.Context(), args[0], compiler.Options{
+				GalleyVersion: Version(),
+				Getenv:        env.Getenv,
+				Jobs:          o.jobs,
+				Progress:      progressPrinter(env),
+			})
+			if err != nil {
+				return err
+			}
+			out := o.out
+			if out == "" {
+				out = filepath.Join("build", res.Stack.Name)
+			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return fmt.Errorf("writing bundle: %w", err)
+			}
+			if err := bundles.WriteLayout(out, res.Bundle, res.Stack.Version); err != nil {
+				return fmt.Errorf("writing bundle: %w", err)
+			}
+			r := buildResult{
+				Digest:       res.Bundle.Digest().String(),
+				MediaType:    res.Bundle.Descriptor.MediaType,
+				ArtifactType: res.Bundle.Descriptor.ArtifactType,
+				Size:         res.Bundle.Descriptor.Size,
+				Layout:       out,
+				Tag:          res.Stack.Version,
+				Stack:        res.Stack.Name,
+				Version:      res.Stack.Version,
+				Images:       res.Index.Images,
+				Files:        res.Tree.Len(),
+				LayerSize:    res.Bundle.LayerDescriptor.Size,
+			}
+			for _, a := range res.Index.Apps {
+				r.Apps = append(r.Apps, a.Name)
+			}
+			if o.output == "json" {
+				return writeJSON(env.Stdout, r)
+			}
+			fmt.Fprintf(env.Stderr, "built %s %s: %d apps, %d files, layer %s -> %s\n",
+				r.Stack, r.Version, len(r.Apps), r.Files, humanBytes(r.LayerSize), out)
+			_, err = fmt.Fprintln(env.Stdout, r.Digest)
+			return err
+		},
+	}
+	c.Flags().StringVarP(&o.out, "out", "o", "", "output OCI layout directory (default build/<stack-name>)")
+	c.Flags().Var(&o.output, "output", "output format: text or json")
+	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once (default: the number of CPUs)")
+	return c
+}
+
+func progressPrinter(env *Env) func(compiler.Event) {
+	if !env.Interactive {
+		return nil
+	}
+	return func(e compiler.Event) {
+		if e.Err != nil {
+			fmt.Fprintf(env.Stderr, "  %-24s failed\n", e.App)
+			return
+		}
+		fmt.Fprintf(env.Stderr, "  %-24s %4d objects  %s\n", e.App, e.Objects, e.Duration.Round(1e6))
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func relPath(cwd, name string) string {
+	if cwd == "" {
+		return name
+	}
+	if rel, err := filepath.Rel(cwd, name); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return name
+}

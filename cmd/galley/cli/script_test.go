@@ -1,0 +1,52 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/galley-dev/galley/cmd/galley/cli"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"galley": func() { os.Exit(cli.Main()) },
+	})
+}
+
+// TestScript runs the end-to-end CLI scenarios in testdata/script. Set
+// GALLEY_UPDATE=1 (or -update) to rewrite the expected outputs in place.
+func TestScript(t *testing.T) {
+	root := repoRoot(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		UpdateScripts:       os.Getenv("GALLEY_UPDATE") != "",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("EXAMPLES", filepath.Join(root, "examples"))
+			env.Setenv("TESTDATA", filepath.Join(root, "testdata"))
+			env.Setenv("SHARED_CHARTS", filepath.Join(filepath.Dir(root), "shared", "charts"))
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+	})
+}
+
+func repoRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,304 @@
+// Package compiler turns a stack into a bundle: it loads and validates the
+// CUE, renders every app, generates the delivery objects and packs the
+// result as a deterministic OCI artifact.
+package compiler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/compiler/argocd"
+	"github.com/galley-dev/galley/compiler/stack"
+)
+
+// Options tune a compilation. The zero value is valid.
+type Options struct {
+	// GalleyVersion is recorded in the bundle index.
+	GalleyVersion string
+	// Getenv reads SOURCE_DATE_EPOCH; nil means os.Getenv.
+	Getenv func(string) string
+	// Jobs bounds how many apps render at once; 0 means GOMAXPROCS.
+	Jobs int
+	// Progress, when set, is told as each app finishes.
+	Progress func(Event)
+}
+
+// Event reports progress on one app.
+type Event struct {
+	App      string
+	Objects  int
+	Duration time.Duration
+	Err      error
+}
+
+// Result is a compiled stack.
+type Result struct {
+	Stack  *stack.Stack
+	Index  *bundles.Index
+	Tree   *bundles.Tree
+	Bundle *bundles.Bundle
+}
+
+// Compile builds the bundle for the stack in dir. Errors in the stack come
+// back as stack.Errors, every one of them, with positions in the user's CUE.
+func Compile(ctx context.Context, dir string, o Options) (*Result, error) {
+	s, err := stack.Load(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return CompileStack(ctx, s, o)
+}
+
+// CompileStack builds the bundle for an already loaded stack.
+func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	created, err := bundles.CreatedTime(getenv)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := renderApps(ctx, s, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCollisions(apps); err != nil {
+		return nil, err
+	}
+
+	tree := bundles.NewTree()
+	index := &bundles.Index{
+		SchemaVersion: bundles.IndexSchemaVersion,
+		Galley:        o.GalleyVersion,
+		Stack: bundles.IndexStack{
+			Name: s.Name, Version: s.Version, Kubernetes: s.Kubernetes.Version, Description: s.Description,
+		},
+		Apps:   []bundles.IndexApp{},
+		Images: []string{},
+	}
+	waves := stack.Waves(s)
+	allImages := map[string]bool{}
+	for _, r := range apps {
+		entry, err := addApp(tree, r, waves[r.app.Name])
+		if err != nil {
+			return nil, err
+		}
+		for _, im := range entry.Images {
+			allImages[im] = true
+		}
+		index.Apps = append(index.Apps, entry)
+	}
+	index.Images = sortedKeys(allImages)
+
+	if err := addDelivery(tree, s, apps, waves); err != nil {
+		return nil, err
+	}
+	ib, err := index.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := tree.Add(bundles.IndexPath, ib); err != nil {
+		return nil, err
+	}
+
+	b, err := bundles.Pack(tree, bundles.Metadata{
+		Name:        s.Name,
+		Version:     s.Version,
+		Description: s.Description,
+		Source:      s.Source,
+		Revision:    s.Revision,
+		Created:     created,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("packing bundle: %w", err)
+	}
+	return &Result{Stack: s, Index: index, Tree: tree, Bundle: b}, nil
+}
+
+// renderApps renders every app, at most Jobs at a time, and reports the
+// errors of all of them rather than stopping at the first.
+func renderApps(ctx context.Context, s *stack.Stack, o Options) ([]*renderedApp, error) {
+	jobs := o.Jobs
+	if jobs <= 0 {
+		jobs = runtime.GOMAXPROCS(0)
+	}
+	out := make([]*renderedApp, len(s.Apps))
+	errs := make([]error, len(s.Apps))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for i, a := range s.Apps {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			start := time.Now()
+			r, err := renderApp(gctx, s, a)
+			out[i], errs[i] = r, err
+			if o.Progress != nil {
+				ev := Event{App: a.Name, Duration: time.Since(start), Err: err}
+				if r != nil {
+					ev.Objects = len(r.objects)
+				}
+				mu.Lock()
+				o.Progress(ev)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var all stack.Errors
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var se *stack.Error
+		var ses stack.Errors
+		switch {
+		case errors.As(err, &ses):
+			all = append(all, ses...)
+		case errors.As(err, &se):
+			all = append(all, se)
+		default:
+			return nil, err
+		}
+	}
+	if len(all) > 0 {
+		return nil, all
+	}
+	return out, nil
+}
+
+// checkCollisions refuses two apps writing the same object: whichever
+// syncs last would silently win.
+func checkCollisions(apps []*renderedApp) error {
+	owner := map[string]*renderedApp{}
+	var errs stack.Errors
+	for _, r := range apps {
+		for _, o := range r.objects {
+			k := o.key(r.app.Namespace)
+			prev, ok := owner[k]
+			if !ok {
+				owner[k] = r
+				continue
+			}
+			if prev == r {
+				e := appError(r.app, "chart", "chart renders %s twice", o.ID())
+				errs = append(errs, e)
+				continue
+			}
+			ns := o.Namespace
+			if ns == "" && !clusterScoped[o.Kind] {
+				ns = r.app.Namespace
+			}
+			where := "cluster-wide"
+			if ns != "" {
+				where = "in namespace " + ns
+			}
+			e := appError(r.app, "", "apps %s and %s both write %s %s %s: rename one (releaseName) or patch it",
+				prev.app.Name, r.app.Name, o.Kind, o.Name, where)
+			e.Related = append(e.Related, prev.app.Pos(""))
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// addApp writes an app's objects to apps/<name>/, one object per file.
+func addApp(tree *bundles.Tree, r *renderedApp, wave int) (bundles.IndexApp, error) {
+	dir := "apps/" + r.app.Name
+	names := fileNames(r.objects)
+	images := map[string]bool{}
+	for i, o := range r.objects {
+		y, err := o.YAML()
+		if err != nil {
+			return bundles.IndexApp{}, err
+		}
+		if err := tree.Add(dir+"/"+names[i], y); err != nil {
+			return bundles.IndexApp{}, fmt.Errorf("app %s: %w", r.app.Name, err)
+		}
+		for _, im := range o.Images() {
+			images[im] = true
+		}
+	}
+	deps := append([]string{}, r.app.DependsOn...)
+	sort.Strings(deps)
+	return bundles.IndexApp{
+		Name:      r.app.Name,
+		Namespace: r.app.Namespace,
+		Path:      dir,
+		Chart: bundles.IndexChart{
+			Name: r.chart.Name, Version: r.chart.Version, AppVersion: r.chart.AppVersion, Digest: r.chart.Digest,
+		},
+		SyncWave:  wave,
+		DependsOn: deps,
+		Objects:   len(r.objects),
+		Images:    sortedKeys(images),
+	}, nil
+}
+
+// addDelivery writes the GitOps objects the stack asks for.
+func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves map[string]int) error {
+	if a := s.Delivery.ArgoCD; a != nil {
+		opts := argocd.Options{
+			StackName:         s.Name,
+			RepoURL:           a.Repository,
+			TargetRevision:    a.TargetRevision,
+			Namespace:         a.Namespace,
+			Project:           a.Project,
+			DestinationServer: a.Server,
+			Automated:         a.Sync.Automated,
+			Prune:             a.Sync.Prune,
+			SelfHeal:          a.Sync.SelfHeal,
+		}
+		if opts.TargetRevision == "" {
+			opts.TargetRevision = s.Version
+		}
+		for _, r := range apps {
+			opts.Apps = append(opts.Apps, argocd.App{
+				Name:       r.app.Name,
+				Namespace:  r.app.Namespace,
+				Namespaces: r.namespaces(),
+				Wave:       waves[r.app.Name],
+			})
+		}
+		files, err := argocd.Generate(opts)
+		if err != nil {
+			return fmt.Errorf("generating Argo CD objects: %w", err)
+		}
+		for _, f := range files {
+			if err := tree.Add(f.Path, f.Data); err != nil {
+				return fmt.Errorf("generating Argo CD objects: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func appError(a *stack.App, field, format string, args ...any) *stack.Error {
+	path := "stack.apps." + a.Name
+	if field != "" {
+		path += "." + field
+	}
+	return &stack.Error{Pos: a.Pos(field), Path: path, Msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
+}

@@ -1,0 +1,259 @@
+package helm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"runtime/debug"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"sigs.k8s.io/yaml"
+)
+
+// Request says how to render a chart, as the flags of `helm template` would.
+type Request struct {
+	ReleaseName string // required
+	Namespace   string // required: helm template would default to "default"
+	// Values are the user-supplied values, merged over the chart's own as
+	// -f and --set would be, decoded from YAML or JSON (map[string]any,
+	// []any, string, float64, bool, nil): ParseValues decodes a values file
+	// like -f does. Render does not modify them.
+	Values map[string]any
+	// KubeVersion is .Capabilities.KubeVersion, e.g. "1.33.0" (required:
+	// the SDK's default, v1.20.0, is refused by many real charts).
+	KubeVersion string
+	// APIVersions are added to helm's default set
+	// (chartutil.DefaultVersionSet) for .Capabilities.APIVersions.Has,
+	// like --api-versions, e.g. "monitoring.coreos.com/v1/ServiceMonitor".
+	APIVersions []string
+	// IncludeCRDs puts the files of the charts' crds/ directories first,
+	// like --include-crds.
+	IncludeCRDs bool
+	// KeepTestHooks keeps test hooks (helm.sh/hook: test or test-success),
+	// which Render drops by default as `helm template --skip-tests` does.
+	KeepTestHooks bool
+	// Warn, if set, is called with each warning helm gave while rendering
+	// (the lines `helm template` prints on stderr), after rendering ends.
+	Warn func(msg string)
+}
+
+// Document is one rendered YAML document.
+type Document struct {
+	// Source is the template it came from, e.g.
+	// "metabase/templates/deployment.yaml" (the "# Source:" line).
+	Source string
+	// Hook is the helm.sh/hook annotation of a hook, "" for the others.
+	Hook string
+	// YAML is the document as helm printed it, without the "---" and
+	// "# Source:" lines, ending in a newline.
+	YAML []byte
+}
+
+// Render renders c as `helm template` would, returning the documents in the
+// order the CLI prints them: the CRDs when asked for, the release manifest
+// (sorted by kind in install order), then the hooks. Documents holding only
+// comments or blank lines are dropped. Render may be called from several
+// goroutines at once, on the same chart too.
+//
+// Helm's renderer cannot be interrupted: when ctx ends first, Render returns
+// ctx's error at once and the abandoned render finishes in the background.
+func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
+	wrap := func(err error) error { return fmt.Errorf("rendering chart %s: %w", c.Name, err) }
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	if req.Namespace == "" {
+		return nil, wrap(errors.New("no namespace given"))
+	}
+	if req.KubeVersion == "" {
+		return nil, wrap(errors.New("no Kubernetes version given"))
+	}
+	kv, err := chartutil.ParseKubeVersion(req.KubeVersion)
+	if err != nil {
+		return nil, wrap(fmt.Errorf("invalid Kubernetes version %q: %w", req.KubeVersion, err))
+	}
+	switch t := c.chart.Metadata.Type; t {
+	case "", "application":
+	default:
+		return nil, wrap(fmt.Errorf("%s charts cannot be rendered", t))
+	}
+
+	type result struct {
+		docs  []Document
+		warns []string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			// Helm recovers template panics itself; anything else must
+			// not take the whole compiler down.
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("helm panicked: %v\n%s", p, debug.Stack())
+			}
+			done <- r
+		}()
+		r.warns = captureLog(func() { r.docs, r.err = render(c, req, kv) })
+	}()
+
+	select {
+	case <-ctx.Done():
+		return nil, wrap(ctx.Err())
+	case r := <-done:
+		if req.Warn != nil {
+			if c.chart.Metadata.Deprecated {
+				req.Warn("chart " + c.Name + " is deprecated")
+			}
+			for _, w := range r.warns {
+				req.Warn(w)
+			}
+		}
+		if r.err != nil {
+			return nil, wrap(r.err)
+		}
+		return r.docs, nil
+	}
+}
+
+// render runs helm's install action the way `helm template` sets it up.
+func render(c *Chart, req Request, kv *chartutil.KubeVersion) ([]Document, error) {
+	ch := copyChart(c.chart)
+	vals := copyValues(req.Values)
+	if vals == nil {
+		vals = map[string]any{}
+	}
+
+	cfg := &action.Configuration{
+		// Helm only calls it outside client-only mode; through log, the
+		// lines would reach this render's warnings like the others.
+		Log: log.Printf,
+	}
+	inst := action.NewInstall(cfg)
+	inst.DryRun = true
+	inst.DryRunOption = "client"
+	inst.ClientOnly = true
+	inst.Replace = true
+	inst.ReleaseName = req.ReleaseName
+	inst.Namespace = req.Namespace
+	inst.KubeVersion = kv
+	inst.APIVersions = chartutil.VersionSet(req.APIVersions)
+	inst.IncludeCRDs = req.IncludeCRDs
+
+	rel, err := inst.RunWithContext(context.Background(), ch, vals)
+	if err != nil {
+		return nil, err
+	}
+
+	docs := splitManifest(rel.Manifest)
+	for _, h := range rel.Hooks {
+		if !req.KeepTestHooks && isTestHook(h) {
+			continue
+		}
+		y := h.Manifest + "\n"
+		if isBlankYAML(y) {
+			continue
+		}
+		docs = append(docs, Document{Source: h.Path, Hook: hookAnnotation(h), YAML: []byte(y)})
+	}
+	return docs, nil
+}
+
+func isTestHook(h *release.Hook) bool {
+	for _, e := range h.Events {
+		if e == release.HookTest {
+			return true
+		}
+	}
+	return false
+}
+
+// hookAnnotation returns the helm.sh/hook value as written; helm keeps only
+// the parsed events (with "test-success" already turned into "test").
+func hookAnnotation(h *release.Hook) string {
+	var head releaseutil.SimpleHead
+	if err := yaml.Unmarshal([]byte(h.Manifest), &head); err == nil && head.Metadata != nil {
+		if v, ok := head.Metadata.Annotations[release.HookAnnotation]; ok {
+			return v
+		}
+	}
+	ev := make([]string, len(h.Events))
+	for i, e := range h.Events {
+		ev[i] = e.String()
+	}
+	return strings.Join(ev, ",")
+}
+
+// splitManifest splits a release manifest, a stream of
+// "---\n# Source: <path>\n<document>\n", into documents. A file from crds/
+// may hold several documents: those after its first carry no "# Source:"
+// line and keep the path of the one before. A line starting with "---" is a
+// document marker wherever it appears (YAML forbids it inside scalars).
+func splitManifest(m string) []Document {
+	var (
+		docs         []Document
+		source       string
+		cur          strings.Builder
+		expectSource bool
+	)
+	flush := func() {
+		if y := cur.String(); !isBlankYAML(y) {
+			if !strings.HasSuffix(y, "\n") {
+				y += "\n"
+			}
+			docs = append(docs, Document{Source: source, YAML: []byte(y)})
+		}
+		cur.Reset()
+	}
+	for len(m) > 0 {
+		line := m
+		if i := strings.IndexByte(m, '\n'); i >= 0 {
+			line = m[:i+1]
+		}
+		m = m[len(line):]
+
+		if isDocMarker(line) {
+			flush()
+			expectSource = true
+			if rest := strings.TrimSpace(line[3:]); rest != "" && !strings.HasPrefix(rest, "#") {
+				cur.WriteString(line) // "--- !tag" or "--- value": content starts on the marker line
+				expectSource = false
+			}
+			continue
+		}
+		if expectSource {
+			expectSource = false
+			if s, ok := strings.CutPrefix(line, "# Source: "); ok {
+				source = strings.TrimSpace(s)
+				continue
+			}
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return docs
+}
+
+func isDocMarker(line string) bool {
+	if !strings.HasPrefix(line, "---") {
+		return false
+	}
+	return len(line) == 3 || strings.ContainsRune(" \t\r\n", rune(line[3]))
+}
+
+// isBlankYAML reports whether a document holds nothing but comments and
+// whitespace.
+func isBlankYAML(y string) bool {
+	for _, l := range strings.Split(y, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "#") {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,106 @@
+package compiler_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/compiler/stack"
+)
+
+// realStack writes a stack of the six real charts in ../shared/charts,
+// with the values files the reference renders use when pinned is true.
+func realStack(t *testing.T, pinned bool) string {
+	charts := sharedCharts(t)
+	values := func(name string) string {
+		return fmt.Sprintf("valuesFiles: [%q]", filepath.Join(charts, "_values", name))
+	}
+	type app struct{ name, ns, extra string }
+	apps := []app{
+		{"metabase", "bi", ""},
+		{"argo-cd", "argocd", ""},
+		{"opentelemetry-collector", "observability", values("opentelemetry-collector.yaml")},
+		{"kube-prometheus-stack", "monitoring", values("kube-prometheus-stack.pinned.yaml") + "\nsecrets: allowPlaintext: true"},
+		{"grafana", "observability", values("grafana.pinned.yaml") + "\nsecrets: allowPlaintext: true\ndependsOn: [\"kube-prometheus-stack\"]"},
+		{"airflow", "orchestration", values("airflow.pinned.yaml") + "\nsecrets: allowPlaintext: true"},
+	}
+	if !pinned {
+		apps[4].extra = `dependsOn: ["kube-prometheus-stack"]`
+		apps[5].extra = ""
+	}
+	var b strings.Builder
+	b.WriteString("package real\n\nstack: {\n\tname: \"real-charts\"\n\tversion: \"0.1.0\"\n")
+	b.WriteString("\tkubernetes: {version: \"1.37.0\", apiVersions: [\"monitoring.coreos.com/v1\"]}\n\tapps: {\n")
+	for _, a := range apps {
+		fmt.Fprintf(&b, "\t\t%q: {\n\t\t\tnamespace: %q\n\t\t\tchart: path: %q\n%s\n\t\t}\n", a.name, a.ns, filepath.Join(charts, a.name), a.extra)
+	}
+	b.WriteString("\t}\n\tdelivery: argocd: repository: \"oci://registry.example.com/platform/real-charts\"\n}\n")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"stack.cue": b.String()})
+	return dir
+}
+
+// TestRealCharts compiles one stack made of all six real charts.
+func TestRealCharts(t *testing.T) {
+	dir := realStack(t, true)
+	res, err := compiler.Compile(context.Background(), dir, opts())
+	if err != nil {
+		t.Fatal(stack.FormatError(err, dir))
+	}
+	counts := map[string]int{}
+	for _, f := range res.Tree.Files() {
+		switch {
+		case strings.HasPrefix(f.Path, "apps/"):
+			counts[strings.Split(f.Path, "/")[1]]++
+			checkObject(t, f.Path, f.Data)
+		case strings.HasPrefix(f.Path, "argocd/"):
+			checkObject(t, f.Path, f.Data)
+		}
+	}
+	for _, a := range res.Index.Apps {
+		if counts[a.Name] == 0 || counts[a.Name] != a.Objects {
+			t.Errorf("app %s: %d files, index says %d objects", a.Name, counts[a.Name], a.Objects)
+		}
+		if a.Chart.Digest == "" || a.Chart.Version == "" {
+			t.Errorf("app %s: chart not recorded in the index: %+v", a.Name, a.Chart)
+		}
+	}
+	if len(res.Index.Apps) != 6 {
+		t.Errorf("%d apps in the index, want 6", len(res.Index.Apps))
+	}
+	// kube-prometheus-stack keeps its CRDs in a subchart's crds/ folder.
+	if _, ok := res.Tree.Get("apps/kube-prometheus-stack/customresourcedefinition-prometheuses.monitoring.coreos.com.yaml"); !ok {
+		t.Error("kube-prometheus-stack CRDs missing")
+	}
+	if len(res.Index.Images) < 10 {
+		t.Errorf("only %d images recorded: %v", len(res.Index.Images), res.Index.Images)
+	}
+	t.Logf("%d files, layer %d bytes, digest %s", res.Tree.Len(), res.Bundle.LayerDescriptor.Size, res.Bundle.Digest())
+}
+
+// TestRealChartsUnpinned: airflow and grafana generate passwords and keys
+// unless values pin them; the build must refuse, naming the objects and
+// fields, and the Secrets they put in clear.
+func TestRealChartsUnpinned(t *testing.T) {
+	dir := realStack(t, false)
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	if err == nil {
+		t.Fatal("unpinned charts compiled")
+	}
+	msg := stack.FormatError(err, dir)
+	for _, want := range []string{
+		"stack.apps.airflow.values: chart output is not deterministic",
+		"Secret/airflow-webserver-secret-key field data.webserver-secret-key",
+		"stack.apps.grafana.values: chart output is not deterministic",
+		"Secret/observability/grafana field data.admin-password",
+		"stack.apps.airflow.secrets: chart airflow renders Secrets with data in plain text",
+		"stack.apps.grafana.secrets: chart grafana renders Secrets with data in plain text",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+}
