@@ -1,0 +1,68 @@
+// Package depcheck holds a test that keeps galley's dependencies running
+// one way: cli -> compiler, bundles, registry; compiler -> bundles;
+// registry -> bundles; nothing imports cmd/.
+package depcheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/galley-dev/galley"
+
+// forbidden maps a package prefix to the prefixes it must not import,
+// directly or not.
+var forbidden = map[string][]string{
+	module + "/bundles":  {module + "/compiler", module + "/registry", module + "/cmd"},
+	module + "/registry": {module + "/compiler", module + "/cmd"},
+	module + "/compiler": {module + "/registry", module + "/cmd"},
+	module + "/cue":      {module + "/compiler", module + "/bundles", module + "/registry", module + "/cmd"},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps=false", "-json=ImportPath,Deps", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	checked := 0
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Deps       []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		for prefix, bans := range forbidden {
+			if !under(p.ImportPath, prefix) {
+				continue
+			}
+			checked++
+			for _, d := range p.Deps {
+				for _, ban := range bans {
+					if under(d, ban) {
+						t.Errorf("%s depends on %s", p.ImportPath, d)
+					}
+				}
+			}
+		}
+		if !under(p.ImportPath, module+"/cmd") {
+			for _, d := range p.Deps {
+				if under(d, module+"/cmd") {
+					t.Errorf("%s imports %s: nothing outside cmd/ may", p.ImportPath, d)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no package checked: is the module path right?")
+	}
+}
+
+func under(pkg, prefix string) bool {
+	return pkg == prefix || strings.HasPrefix(pkg, prefix+"/")
+}
