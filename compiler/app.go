@@ -28,7 +28,7 @@ type renderedApp struct {
 func renderApp(ctx context.Context, s *stack.Stack, a *stack.App) (*renderedApp, error) {
 	ch, err := helm.Load(s.Path(a.Chart.Path))
 	if err != nil {
-		return nil, appError(a, "chart.path", "loading chart %s: %v", a.Chart.Path, err)
+		return nil, appError(a, "chart.path", "%v", err)
 	}
 	values, err := appValues(s, a)
 	if err != nil {
