@@ -56,6 +56,7 @@ build_one() {
 			-ldflags "$LDFLAGS" ${TAGS:+-tags "$TAGS"} -o "$tmp/$name" "$PKG"
 	); then
 		rm -rf "$tmp"
+		exec 9>&-
 		echo "install-tools: building $name failed" >&2
 		return 1
 	fi

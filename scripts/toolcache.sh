@@ -13,6 +13,14 @@
 galley_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 galley_tools_src="$galley_root/tools"
 galley_tools_dir="${GALLEY_TOOLS_DIR:-$HOME/.cache/galley/tools}"
+case $galley_tools_dir in
+/*) ;;
+*)
+	# Tests run in package directories: a relative path would differ there.
+	echo "GALLEY_TOOLS_DIR must be an absolute path, got \"$galley_tools_dir\"" >&2
+	exit 2
+	;;
+esac
 
 galley_sha256() {
 	if command -v sha256sum >/dev/null 2>&1; then

@@ -112,6 +112,11 @@ func Names() ([]string, error) {
 // CacheDir returns the directory the tools are installed in.
 func CacheDir() (string, error) {
 	if d := os.Getenv("GALLEY_TOOLS_DIR"); d != "" {
+		// Tests run in their package directory, the scripts anywhere: only an
+		// absolute path means the same to both.
+		if !filepath.IsAbs(d) {
+			return "", fmt.Errorf("GALLEY_TOOLS_DIR must be an absolute path, got %q", d)
+		}
 		return d, nil
 	}
 	home, err := os.UserHomeDir()

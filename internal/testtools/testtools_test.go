@@ -171,6 +171,13 @@ func TestLookupErrors(t *testing.T) {
 	}
 }
 
+func TestRelativeCacheDir(t *testing.T) {
+	t.Setenv("GALLEY_TOOLS_DIR", "relative/tools")
+	if _, err := Lookup("oras"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("Lookup with a relative GALLEY_TOOLS_DIR: err = %v, want it refused", err)
+	}
+}
+
 func TestRunReportsFailure(t *testing.T) {
 	_, stderr, err := Run(t, "crane", "no-such-command")
 	var exitErr *exec.ExitError
