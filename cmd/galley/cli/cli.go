@@ -117,6 +117,7 @@ deploy from a registry.`,
 		newBundleCmd(env),
 		newSchemaCmd(env),
 		newVersionCmd(env),
+		newKeyCmd(env),
 	)
 	return root
 }
@@ -128,7 +129,8 @@ func newBundleCmd(env *Env) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	c.AddCommand(newBuildCmd(env))
+	c.AddCommand(newBuildCmd(env), newPushCmd(env), newPullCmd(env), newListCmd(env), newInspectCmd(env), newVerifyCmd(env))
+	c.AddCommand(newDiffCmd(env))
 	return c
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/galley-dev/galley/cmd/galley/cli"
+	"github.com/galley-dev/galley/internal/testregistry"
+	"github.com/galley-dev/galley/internal/testtools"
 )
 
 func TestMain(m *testing.M) {
@@ -24,12 +26,13 @@ func TestScript(t *testing.T) {
 		Dir:                 "testdata/script",
 		UpdateScripts:       os.Getenv("GALLEY_UPDATE") != "",
 		RequireExplicitExec: true,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"registry": testregistry.TestscriptCmd},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", filepath.Join(root, "examples"))
 			env.Setenv("TESTDATA", filepath.Join(root, "testdata"))
 			env.Setenv("SHARED_CHARTS", filepath.Join(filepath.Dir(root), "shared", "charts"))
 			env.Setenv("HOME", env.WorkDir)
-			return nil
+			return testtools.Setup("cosign-v2", "cosign-v3")(env)
 		},
 	})
 }

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/bundles/sign"
+)
+
+type pullOptions struct {
+	registryFlags
+	out    string
+	key    string
+	output outputFlag
+}
+
+// pullResult is `bundle pull --output json`.
+type pullResult struct {
+	Digest    string `json:"digest"`
+	Reference string `json:"reference"`
+	Dir       string `json:"dir"`
+	Verified  bool   `json:"verified"`
+	LayerSize int64  `json:"layerSize"`
+}
+
+func newPullCmd(env *Env) *cobra.Command {
+	o := &pullOptions{output: "text"}
+	c := &cobra.Command{
+		Use:   "pull oci://<registry>/<repo>:<tag>|@<digest> -o <dir>",
+		Short: "Download a bundle and unpack its files",
+		Long: `pull downloads a bundle, checks every digest and size and that it is a
+galley bundle, and unpacks its files into <dir>: regular files and
+directories only, no path leaving <dir>, no links, within size limits.
+<dir> must not exist or be empty; it appears complete or not at all.
+
+With --key (a cosign public key file or KMS URI) the signature is checked
+first, and the exact digest it signs is what gets downloaded: an unsigned
+or wrongly signed bundle is refused before anything is unpacked.`,
+		Args: exactArgs(1, "a reference"),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			ref, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			if ref.Tag == "" && ref.Digest == "" {
+				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
+			}
+			if o.out == "" {
+				return &usageError{errors.New("-o <dir> is required")}
+			}
+			if err := checkEmptyDir(o.out); err != nil {
+				return err
+			}
+			client, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			r := pullResult{Dir: o.out}
+			if o.key != "" {
+				v, err := sign.LoadVerifier(ctx, o.key)
+				if err != nil {
+					return err
+				}
+				verified, err := client.Verify(ctx, ref, v)
+				if err != nil {
+					return err
+				}
+				ref, r.Verified = verified.Reference, true
+			}
+			b, err := client.Pull(ctx, ref)
+			if err != nil {
+				return err
+			}
+			if err := bundles.Untar(bytes.NewReader(b.Layer), o.out, bundles.DefaultLimits); err != nil {
+				return fmt.Errorf("unpacking %s into %s: %w", b.Digest(), o.out, err)
+			}
+			r.Digest = b.Digest().String()
+			r.Reference = ref.WithDigest(b.Digest()).String()
+			r.LayerSize = b.LayerDescriptor.Size
+			if o.output == "json" {
+				return writeJSON(env.Stdout, r)
+			}
+			verified := ""
+			if r.Verified {
+				verified = ", signature verified"
+			}
+			fmt.Fprintf(env.Stderr, "pulled %s into %s (layer %s%s)\n", r.Reference, o.out, humanBytes(r.LayerSize), verified)
+			_, err = fmt.Fprintln(env.Stdout, r.Digest)
+			return err
+		},
+	}
+	o.registryFlags.register(c.Flags())
+	c.Flags().StringVarP(&o.out, "out", "o", "", "directory to unpack into (must not exist or be empty)")
+	c.Flags().StringVar(&o.key, "key", "", "refuse the bundle unless signed by this cosign public key file or KMS URI")
+	c.Flags().Var(&o.output, "output", "output format: text or json")
+	return c
+}
+
+// checkEmptyDir fails early, before any download, when dir exists and is
+// not an empty directory.
+func checkEmptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("output directory %s: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("output directory %s is not empty", dir)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/spf13/cobra"
+
+	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/bundles/sign"
+	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/registry"
+)
+
+type pushOptions struct {
+	registryFlags
+	tags   []string
+	key    string
+	output outputFlag
+	jobs   int
+}
+
+// pushResult is `bundle push --output json`.
+type pushResult struct {
+	Digest       string      `json:"digest"`
+	Reference    string      `json:"reference"`
+	Tags         []string    `json:"tags"`
+	TagUpdates   []tagUpdate `json:"tagUpdates"`
+	Pushed       int         `json:"pushed"`
+	Skipped      int         `json:"skipped"`
+	Bytes        int64       `json:"bytes"`
+	Manifest     bool        `json:"manifestPushed"`
+	Signed       bool        `json:"signed"`
+	SignatureTag string      `json:"signatureTag,omitempty"`
+}
+
+type tagUpdate struct {
+	Tag      string `json:"tag"`
+	Previous string `json:"previous,omitempty"`
+	Changed  bool   `json:"changed"`
+}
+
+func newPushCmd(env *Env) *cobra.Command {
+	o := &pushOptions{output: "text"}
+	c := &cobra.Command{
+		Use:   "push <stack-dir | layout-dir> oci://<registry>/<repo>[:<version>]",
+		Short: "Push a bundle to a registry, optionally signed",
+		Long: `push sends a bundle to an OCI registry: a stack directory is built first,
+an OCI image layout (from bundle build) is pushed as it is. Blobs the
+registry already has are not sent again; then the manifest goes up by
+digest, then the tags. A tag already naming the digest is left alone, so
+pushing the same bundle twice changes nothing. The tag defaults to the
+bundle's version; --tag adds more (e.g. latest). Tags are plain semantic
+versions or simple names: "+" and "_" are refused, since Argo CD reads "_"
+as "+".
+
+With --key (a cosign private key file, or a KMS URI such as awskms://...),
+the bundle is signed in cosign's format (tag sha256-<hex>.sig), which
+cosign verify and Flux's OCIRepository verification accept. The key
+password comes from GALLEY_KEY_PASSWORD or COSIGN_PASSWORD. The key is
+loaded and the signature made before anything is sent.
+
+Credentials come from the Docker config (docker login, credential helpers)
+or from --username with --password-stdin. The digest is printed on stdout.`,
+		Args: exactArgs(2, "a stack or layout directory and a reference"),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx := c.Context()
+			ref, err := parseRef(args[1])
+			if err != nil {
+				return err
+			}
+			if ref.Digest != "" {
+				return &usageError{fmt.Errorf("push to a tag (oci://host/repo:version), not to a digest")}
+			}
+			for _, t := range append([]string{ref.Tag}, o.tags...) {
+				if t == "" {
+					continue
+				}
+				if err := registry.ValidateTag(t); err != nil {
+					return &usageError{err}
+				}
+			}
+			client, err := o.client(env)
+			if err != nil {
+				return err
+			}
+			var signer signature.SignerVerifier
+			if o.key != "" {
+				if signer, err = sign.LoadSigner(ctx, o.key, passFunc(env)); err != nil {
+					return err
+				}
+			}
+
+			b, err := loadBundle(c, env, args[0], o.jobs)
+			if err != nil {
+				return err
+			}
+			if ref.Tag == "" {
+				ref.Tag = versionOf(b)
+				if ref.Tag == "" {
+					return &usageError{fmt.Errorf("%s has no version: give one in the reference (oci://host/repo:version)", args[0])}
+				}
+				if err := registry.ValidateTag(ref.Tag); err != nil {
+					return fmt.Errorf("the bundle's version cannot be a tag: %w", err)
+				}
+			}
+
+			var sig sign.Signature
+			if signer != nil {
+				payload, err := sign.Payload(ref.Repo(), b.Digest())
+				if err != nil {
+					return err
+				}
+				if sig, err = sign.SignPayload(ctx, signer, payload); err != nil {
+					return fmt.Errorf("signing with %s: %w", o.key, err)
+				}
+			}
+
+			res, err := client.Push(ctx, b, ref, o.tags...)
+			if err != nil {
+				return err
+			}
+			r := pushResult{
+				Digest:    res.Digest.String(),
+				Reference: res.Reference.String(),
+				Pushed:    res.BlobsPushed,
+				Skipped:   res.BlobsSkipped,
+				Bytes:     res.BytesPushed,
+				Manifest:  res.ManifestPushed,
+			}
+			for _, u := range res.Tags {
+				r.Tags = append(r.Tags, u.Tag)
+				r.TagUpdates = append(r.TagUpdates, tagUpdate{Tag: u.Tag, Previous: u.Previous.String(), Changed: u.Changed})
+			}
+			if signer != nil {
+				sres, err := client.PushSignature(ctx, ref, b.Digest(), sig, signer)
+				if err != nil {
+					return fmt.Errorf("bundle pushed as %s, but not signed: %w", r.Reference, err)
+				}
+				r.Signed, r.SignatureTag = true, sres.Tag
+			}
+
+			if o.output == "json" {
+				return writeJSON(env.Stdout, r)
+			}
+			fmt.Fprintf(env.Stderr, "pushed %s: uploaded %d of %d blobs (%s); tags %s%s\n",
+				r.Reference, r.Pushed, r.Pushed+r.Skipped, humanBytes(r.Bytes), describeTags(res.Tags), signedNote(r))
+			_, err = fmt.Fprintln(env.Stdout, r.Digest)
+			return err
+		},
+	}
+	o.registryFlags.register(c.Flags())
+	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the bundle (repeatable), e.g. latest")
+	c.Flags().StringVar(&o.key, "key", "", "sign with this cosign private key file or KMS URI")
+	c.Flags().Var(&o.output, "output", "output format: text or json")
+	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once when building (default: the number of CPUs)")
+	return c
+}
+
+// loadBundle reads an OCI layout directory, or compiles a stack directory.
+func loadBundle(c *cobra.Command, env *Env, dir string, jobs int) (*bundles.Bundle, error) {
+	if isLayoutDir(dir) {
+		return bundles.ReadLayout(dir, "")
+	}
+	res, err := compiler.Compile(c.Context(), dir, compiler.Options{
+		GalleyVersion: Version(),
+		Getenv:        env.Getenv,
+		Jobs:          jobs,
+		Progress:      progressPrinter(env),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Bundle, nil
+}
+
+// versionOf returns the org.opencontainers.image.version of a bundle.
+func versionOf(b *bundles.Bundle) string {
+	m, err := bundles.Validate(b.Manifest)
+	if err != nil {
+		return ""
+	}
+	return m.Annotations[ocispec.AnnotationVersion]
+}
+
+func describeTags(us []registry.TagUpdate) string {
+	var parts []string
+	for _, u := range us {
+		switch {
+		case !u.Changed:
+			parts = append(parts, u.Tag+" (unchanged)")
+		case u.Previous != "":
+			parts = append(parts, u.Tag+" (moved from "+shortDigest(u.Previous.String())+")")
+		default:
+			parts = append(parts, u.Tag+" (new)")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func signedNote(r pushResult) string {
+	if !r.Signed {
+		return ""
+	}
+	return "; signed (" + r.SignatureTag + ")"
+}

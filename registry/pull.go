@@ -1,0 +1,130 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/galley-dev/galley/bundles"
+)
+
+// Resolve returns the descriptor of the manifest ref names (its tag, or its
+// digest when it has one).
+func (c *Client) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {
+	desc, err := c.resolve(ctx, ref)
+	return desc, c.fail("resolve", ref, err)
+}
+
+func (c *Client) resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {
+	if ref.reference() == "" {
+		return ocispec.Descriptor{}, invalidRef(ref.String(), "no tag or digest")
+	}
+	repo, err := c.repository(ref)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, err := repo.Manifests().Resolve(ctx, ref.reference())
+	if err != nil {
+		return ocispec.Descriptor{}, c.notFound(ctx, repo, ref, err)
+	}
+	return desc, nil
+}
+
+// Pull downloads the bundle ref names and checks it all: the manifest and
+// every blob against their digests and sizes (a *bundles.DigestMismatchError
+// otherwise), the manifest against bundles.Validate, and the sizes against
+// bundles.MaxManifestSize and bundles.MaxLayerSize before reading. It holds
+// the bundle in memory and writes nothing.
+func (c *Client) Pull(ctx context.Context, ref Reference) (*bundles.Bundle, error) {
+	b, err := c.pull(ctx, ref)
+	return b, c.fail("pull", ref, err)
+}
+
+func (c *Client) pull(ctx context.Context, ref Reference) (*bundles.Bundle, error) {
+	if ref.reference() == "" {
+		return nil, invalidRef(ref.String(), "no tag or digest")
+	}
+	repo, err := c.repository(ref)
+	if err != nil {
+		return nil, err
+	}
+	manifest, desc, err := c.fetchManifest(ctx, repo, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := bundles.Validate(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	config, err := c.fetchBlob(ctx, repo, ref, "config", m.Config, m.Config.Size)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := c.fetchBlob(ctx, repo, ref, "layer", m.Layers[0], bundles.MaxLayerSize)
+	if err != nil {
+		return nil, err
+	}
+	b := &bundles.Bundle{
+		Manifest: manifest,
+		Descriptor: ocispec.Descriptor{
+			MediaType:    bundles.ManifestMediaType,
+			ArtifactType: bundles.ArtifactType,
+			Digest:       desc.Digest,
+			Size:         desc.Size,
+		},
+		Config:          config,
+		Layer:           layer,
+		LayerDescriptor: ocispec.Descriptor{MediaType: m.Layers[0].MediaType, Digest: m.Layers[0].Digest, Size: m.Layers[0].Size},
+	}
+	if err := b.Verify(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// fetchManifest GETs the manifest ref names and checks it against the
+// digest: ref's own when it has one, else the one the registry announced.
+func (c *Client) fetchManifest(ctx context.Context, repo *remote.Repository, ref Reference) ([]byte, ocispec.Descriptor, error) {
+	desc, rc, err := repo.Manifests().FetchReference(ctx, ref.reference())
+	if err != nil {
+		return nil, desc, c.notFound(ctx, repo, ref, err)
+	}
+	defer rc.Close()
+	if ref.Digest != "" && desc.Digest != ref.Digest {
+		return nil, desc, &cleanError{fmt.Sprintf("asked for manifest %s, the registry answered with %s", ref.Digest, desc.Digest), ErrDigestMismatch, nil}
+	}
+	if desc.Size > bundles.MaxManifestSize {
+		return nil, desc, &cleanError{fmt.Sprintf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, bundles.MaxManifestSize), ErrTooLarge, nil}
+	}
+	manifest, err := c.readVerified(rc, "pull", "manifest", desc)
+	if err != nil {
+		return nil, desc, err
+	}
+	return manifest, desc, nil
+}
+
+// notFound classifies err; for a 404 on a tag or digest, it asks the tag
+// list whether the repository exists at all, so the message can say which
+// of the two is missing.
+func (c *Client) notFound(ctx context.Context, repo *remote.Repository, ref Reference, err error) error {
+	what := "tag " + ref.Tag
+	if ref.Digest != "" {
+		what = "manifest " + ref.Digest.String()
+	}
+	err = c.classify(err, ref, what)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	tagErr := repo.Tags(ctx, "", func([]string) error { return errStop })
+	if tagErr != nil && !errors.Is(tagErr, errStop) {
+		if cerr := c.classify(tagErr, ref, "repository"); errors.Is(cerr, ErrRepositoryNotFound) {
+			return cerr
+		}
+	}
+	return err
+}
+
+var errStop = errors.New("stop")

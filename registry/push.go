@@ -1,0 +1,135 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+
+	"github.com/galley-dev/galley/bundles"
+)
+
+// PushResult says what Push did.
+type PushResult struct {
+	Digest digest.Digest
+	// Reference is the pushed manifest pinned by digest.
+	Reference Reference
+	// BlobsPushed and BlobsSkipped count the config and layer uploads; a
+	// blob the registry already had is skipped.
+	BlobsPushed, BlobsSkipped int
+	// BytesPushed counts the blob and manifest bytes sent.
+	BytesPushed int64
+	// ManifestPushed is false when the registry already had the manifest.
+	ManifestPushed bool
+	Tags           []TagUpdate
+}
+
+// TagUpdate is what Push did to one tag.
+type TagUpdate struct {
+	Tag string
+	// Previous is the digest the tag named before, "" for a new tag.
+	Previous digest.Digest
+	// Changed is false when the tag already named the pushed digest and
+	// was left alone.
+	Changed bool
+}
+
+// Push uploads b to ref's repository and points ref's tag and tags at it.
+// Order matters to a registry garbage collector and to readers polling
+// tags: blobs first (each checked with HEAD and uploaded only if missing),
+// then the manifest by digest, then the tags. A tag that already names the
+// digest is not written again, so re-pushing an unchanged bundle uploads
+// nothing and touches no tag. A tag naming another digest is moved, and the
+// previous digest is reported.
+//
+// ref's digest, if any, must be b's. Tags are checked with ValidateTag
+// before anything is sent.
+func (c *Client) Push(ctx context.Context, b *bundles.Bundle, ref Reference, tags ...string) (*PushResult, error) {
+	res, err := c.push(ctx, b, ref, tags)
+	return res, c.fail("push", ref, err)
+}
+
+func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, extra []string) (*PushResult, error) {
+	if err := b.Verify(); err != nil {
+		return nil, fmt.Errorf("refusing to push an inconsistent bundle: %w", err)
+	}
+	d := b.Digest()
+	if ref.Digest != "" && ref.Digest != d {
+		return nil, fmt.Errorf("the reference names digest %s but the bundle is %s", ref.Digest, d)
+	}
+	var tags []string
+	for _, t := range append([]string{ref.Tag}, extra...) {
+		if t == "" || slices.Contains(tags, t) {
+			continue
+		}
+		if err := ValidateTag(t); err != nil {
+			return nil, err
+		}
+		tags = append(tags, t)
+	}
+	repo, err := c.repository(ref)
+	if err != nil {
+		return nil, err
+	}
+	res := &PushResult{Digest: d, Reference: ref.WithDigest(d)}
+
+	m, err := bundles.Validate(b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, blob := range []struct {
+		what string
+		desc ocispec.Descriptor
+		data []byte
+	}{{"config", m.Config, b.Config}, {"layer", m.Layers[0], b.Layer}} {
+		desc := blob.desc
+		pushed, err := c.pushBlob(ctx, repo, ref, blob.what, desc, blob.data)
+		if err != nil {
+			return nil, err
+		}
+		if pushed {
+			res.BlobsPushed++
+			res.BytesPushed += desc.Size
+		} else {
+			res.BlobsSkipped++
+		}
+	}
+
+	exists, err := repo.Manifests().Exists(ctx, b.Descriptor)
+	if err != nil {
+		return nil, c.during("checking", "manifest", ref, b.Descriptor, err)
+	}
+	if !exists {
+		r := c.progressReader(bytes.NewReader(b.Manifest), "push", "manifest", b.Descriptor)
+		if err := repo.Manifests().Push(ctx, b.Descriptor, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return nil, c.during("uploading", "manifest", ref, b.Descriptor, err)
+		}
+		res.ManifestPushed = true
+		res.BytesPushed += b.Descriptor.Size
+	}
+
+	for _, tag := range tags {
+		u := TagUpdate{Tag: tag}
+		cur, err := repo.Manifests().Resolve(ctx, tag)
+		switch {
+		case err == nil:
+			u.Previous = cur.Digest
+		case errors.Is(err, errdef.ErrNotFound):
+		default:
+			return nil, fmt.Errorf("resolving tag %s: %w", tag, c.classify(err, ref, "tag "+tag))
+		}
+		if u.Previous != d {
+			if err := repo.Manifests().PushReference(ctx, b.Descriptor, bytes.NewReader(b.Manifest), tag); err != nil {
+				return nil, fmt.Errorf("tagging %s: %w", tag, c.classify(err, ref, "tag "+tag))
+			}
+			u.Changed = true
+		}
+		res.Tags = append(res.Tags, u)
+	}
+	return res, nil
+}

@@ -1,0 +1,120 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/galley-dev/galley/bundles"
+)
+
+// progressEvery is how many bytes pass between two Progress reports.
+const progressEvery = 1 << 20
+
+// pushBlob uploads data unless the repository already has it, and reports
+// whether it did.
+func (c *Client) pushBlob(ctx context.Context, repo *remote.Repository, ref Reference, what string, desc ocispec.Descriptor, data []byte) (bool, error) {
+	exists, err := repo.Blobs().Exists(ctx, desc)
+	if err != nil {
+		return false, c.during("checking", what, ref, desc, err)
+	}
+	if exists {
+		c.progress(Progress{Op: "push", What: what, Digest: desc.Digest, Size: desc.Size, Done: desc.Size, Skipped: true})
+		return false, nil
+	}
+	r := c.progressReader(bytes.NewReader(data), "push", what, desc)
+	if err := repo.Blobs().Push(ctx, desc, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		return false, c.during("uploading", what, ref, desc, err)
+	}
+	return true, nil
+}
+
+// during classifies err from verb (checking, uploading, fetching) on the
+// blob desc. A recognised error
+// (401, 404, unreachable...) says enough on its own; others get the step
+// prefixed.
+func (c *Client) during(verb, what string, ref Reference, desc ocispec.Descriptor, err error) error {
+	cerr := c.classify(err, ref, what+" "+desc.Digest.String())
+	var clean *cleanError
+	if errors.As(cerr, &clean) {
+		return cerr
+	}
+	return fmt.Errorf("%s %s %s: %w", verb, what, desc.Digest, cerr)
+}
+
+// fetchBlob downloads a blob and checks its size and digest against desc.
+// It refuses, before reading, a descriptor larger than limit.
+func (c *Client) fetchBlob(ctx context.Context, repo *remote.Repository, ref Reference, what string, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	if desc.Size < 0 || desc.Size > limit {
+		return nil, &cleanError{fmt.Sprintf("%s %s is %d bytes, limit is %d", what, desc.Digest, desc.Size, limit), ErrTooLarge, nil}
+	}
+	rc, err := repo.Blobs().Fetch(ctx, desc)
+	if err != nil && strings.Contains(err.Error(), "mismatch Content-Length") {
+		// oras checks the announced length before any byte is read.
+		return nil, &cleanError{fmt.Sprintf("%s blob %s: the registry sends a size other than the %d bytes the descriptor says", what, desc.Digest, desc.Size), ErrDigestMismatch, err}
+	}
+	if err != nil {
+		return nil, c.during("fetching", what, ref, desc, err)
+	}
+	defer rc.Close()
+	return c.readVerified(rc, "pull", what, desc)
+}
+
+// readVerified reads at most desc.Size+1 bytes and checks them against
+// desc, so a registry that sends more, less or other bytes than it
+// described is caught with a *bundles.DigestMismatchError.
+func (c *Client) readVerified(r io.Reader, op, what string, desc ocispec.Descriptor) ([]byte, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("%s digest %q: %w", what, desc.Digest, err)
+	}
+	r = c.progressReader(r, op, what, desc)
+	var buf bytes.Buffer
+	buf.Grow(int(min(desc.Size, 64<<20)))
+	verifier := desc.Digest.Algorithm().Hash()
+	n, err := io.Copy(io.MultiWriter(&buf, verifier), io.LimitReader(r, desc.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s %s: %w", what, desc.Digest, err)
+	}
+	got := digest.NewDigest(desc.Digest.Algorithm(), verifier)
+	if n != desc.Size || got != desc.Digest {
+		dm := &bundles.DigestMismatchError{Blob: what, Want: desc.Digest, Got: got, WantSize: desc.Size, GotSize: n}
+		return nil, &cleanError{dm.Error(), ErrDigestMismatch, dm}
+	}
+	return buf.Bytes(), nil
+}
+
+// progressReader reports the bytes read through r when Options.Progress is
+// set.
+func (c *Client) progressReader(r io.Reader, op, what string, desc ocispec.Descriptor) io.Reader {
+	if c.opts.Progress == nil {
+		return r
+	}
+	p := &progressReader{r: r, report: c.opts.Progress, p: Progress{Op: op, What: what, Digest: desc.Digest, Size: desc.Size}}
+	p.report(p.p)
+	return p
+}
+
+type progressReader struct {
+	r      io.Reader
+	report func(Progress)
+	p      Progress
+	last   int64
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.p.Done += int64(n)
+	if p.p.Done-p.last >= progressEvery || (err == io.EOF || p.p.Done == p.p.Size) && p.last != p.p.Done {
+		p.last = p.p.Done
+		p.report(p.p)
+	}
+	return n, err
+}
