@@ -26,6 +26,8 @@ var versions = []struct {
 	{"promtool", []string{"--version"}, "version 3.16.0"},
 	{"registry", []string{"--version"}, "v3.1.2"},
 	{"staticcheck", []string{"-version"}, "(0.8.2)"},
+	// The newline: a build without the release ldflags says v1.10.10-dev.
+	{"tofu", []string{"version"}, "OpenTofu v1.10.10\n"},
 }
 
 func TestVersions(t *testing.T) {

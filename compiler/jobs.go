@@ -1,0 +1,128 @@
+package compiler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/compiler/argocd"
+	"github.com/galley-dev/galley/compiler/jobs"
+	"github.com/galley-dev/galley/compiler/stack"
+)
+
+// renderedJob is one job of the stack, rendered.
+type renderedJob struct {
+	job     *stack.Job
+	objects []*Object
+}
+
+// renderJobs renders every job; a job's objects are checked like a chart's
+// (one Kubernetes object per document) and must not collide with an app's.
+func renderJobs(s *stack.Stack, apps []*renderedApp) ([]*renderedJob, error) {
+	var out []*renderedJob
+	var errs stack.Errors
+	for _, j := range s.Jobs {
+		docs, err := jobs.Render(j.Spec, jobs.Options{StackName: s.Name})
+		if err != nil {
+			errs = append(errs, jobError(j, "", "%v", err))
+			continue
+		}
+		r := &renderedJob{job: j}
+		for _, doc := range docs {
+			o, err := parseObject(doc, "job "+j.Name)
+			if err != nil {
+				return nil, fmt.Errorf("rendering job %s: %w", j.Name, err)
+			}
+			r.objects = append(r.objects, o)
+		}
+		out = append(out, r)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := checkJobCollisions(apps, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkJobCollisions refuses a job whose object an app writes too.
+func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
+	owner := map[string]*renderedApp{}
+	for _, r := range apps {
+		for _, o := range r.objects {
+			owner[o.key(r.app.Namespace)] = r
+		}
+	}
+	var errs stack.Errors
+	for _, r := range rendered {
+		for _, o := range r.objects {
+			if a, ok := owner[o.key(r.job.Namespace)]; ok {
+				e := jobError(r.job, "", "job %s and app %s both write %s %s in namespace %s: rename one",
+					r.job.Name, a.app.Name, o.Kind, o.Name, r.job.Namespace)
+				e.Related = append(e.Related, a.app.Pos(""))
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// addJobs writes each job's objects to apps/<name>/ and lists the jobs and
+// their images in the index.
+func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, waves map[string]int, allImages map[string]bool) error {
+	for _, r := range rendered {
+		dir := "apps/" + r.job.Name
+		names := fileNames(r.objects)
+		images := map[string]bool{}
+		for i, o := range r.objects {
+			y, err := o.YAML()
+			if err != nil {
+				return err
+			}
+			if err := tree.Add(dir+"/"+names[i], y); err != nil {
+				return fmt.Errorf("job %s: %w", r.job.Name, err)
+			}
+			for _, im := range o.Images() {
+				images[im] = true
+				allImages[im] = true
+			}
+		}
+		deps := append([]string{}, r.job.DependsOn...)
+		sort.Strings(deps)
+		index.Jobs = append(index.Jobs, bundles.IndexJob{
+			Name:      r.job.Name,
+			Kind:      r.job.Kind,
+			Namespace: r.job.Namespace,
+			Path:      dir,
+			Schedule:  r.job.Schedule,
+			SyncWave:  waves[r.job.Name],
+			DependsOn: deps,
+			Objects:   len(r.objects),
+			Images:    sortedKeys(images),
+		})
+	}
+	return nil
+}
+
+// jobApps are the Argo CD Applications of the jobs: one each, like an
+// app's.
+func jobApps(s *stack.Stack, waves map[string]int) []argocd.App {
+	var out []argocd.App
+	for _, j := range s.Jobs {
+		out = append(out, argocd.App{Name: j.Name, Namespace: j.Namespace, Wave: waves[j.Name]})
+	}
+	return out
+}
+
+func jobError(j *stack.Job, field, format string, args ...any) *stack.Error {
+	path := "stack.jobs." + j.Name
+	if field != "" {
+		path += "." + field
+	}
+	return &stack.Error{Pos: j.Pos(field), Path: path, Msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
+}
