@@ -8,6 +8,7 @@
 //	                          same artifact and revision, project "default"
 //	argocd/apps/project.yaml  the stack's AppProject
 //	argocd/apps/<app>.yaml    one Application per app: path apps/<app>
+//	                          (or App.Path, e.g. monitoring)
 //
 // Choices:
 //   - Application names are "<stack>-<app>", so that several stacks can share
@@ -33,6 +34,7 @@ package argocd
 import (
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -75,6 +77,9 @@ return hs
 type App struct {
 	Name      string
 	Namespace string // destination namespace
+	// Path is the bundle directory the app deploys, when it is not
+	// apps/<Name> (monitoring/, say): a clean relative path.
+	Path string
 	// Namespaces lists the other namespaces the app's objects name (a
 	// chart may put a Service in kube-system): the AppProject must allow
 	// them as destinations too.
@@ -183,7 +188,7 @@ func Generate(o Options) ([]bundles.File, error) {
 			},
 			Spec: applicationSpec{
 				Project:     o.Project,
-				Source:      source{RepoURL: o.RepoURL, TargetRevision: o.TargetRevision, Path: "apps/" + a.Name},
+				Source:      source{RepoURL: o.RepoURL, TargetRevision: o.TargetRevision, Path: a.path()},
 				Destination: destination{Server: o.DestinationServer, Namespace: a.Namespace},
 				SyncPolicy:  sp,
 			},
@@ -216,6 +221,13 @@ func Generate(o Options) ([]bundles.File, error) {
 	}
 	slices.SortFunc(files, func(a, b bundles.File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
+}
+
+func (a App) path() string {
+	if a.Path == "" {
+		return "apps/" + a.Name
+	}
+	return a.Path
 }
 
 func (o *Options) defaults() {
@@ -289,6 +301,9 @@ func (o *Options) validate() error {
 			bad("%s: the name clashes with %s; rename the app", what, projectFile)
 		}
 		seen[a.Name] = true
+		if p := a.Path; p != "" && (path.Clean(p) != p || path.IsAbs(p) || p == "." || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\")) {
+			bad("%s: path %q: want a clean relative path inside the bundle", what, p)
+		}
 		if n := o.StackName + "-" + a.Name; o.StackName != "" && a.Name != "" && len(n) > validation.DNS1123LabelMaxLength {
 			bad("%s: Application name %q is longer than %d characters; shorten the stack or app name", what, n, validation.DNS1123LabelMaxLength)
 		}

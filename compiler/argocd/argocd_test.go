@@ -32,6 +32,7 @@ var goldenCases = []struct {
 			{Name: "postgres", Namespace: "data", Wave: 0},
 			{Name: "airflow", Namespace: "airflow", Wave: 1},
 			{Name: "metabase", Namespace: "data", Wave: 2},
+			{Name: "monitoring", Namespace: "monitoring", Path: "monitoring", Wave: 3},
 		},
 	},
 }, {
@@ -216,7 +217,11 @@ func TestObjects(t *testing.T) {
 				if s.Project != o.Project {
 					t.Errorf("app %s: project %q", a.Name, s.Project)
 				}
-				if s.Source.RepoURL != o.RepoURL || s.Source.TargetRevision != o.TargetRevision || s.Source.Path != "apps/"+a.Name {
+				wantPath := "apps/" + a.Name
+				if a.Path != "" {
+					wantPath = a.Path
+				}
+				if s.Source.RepoURL != o.RepoURL || s.Source.TargetRevision != o.TargetRevision || s.Source.Path != wantPath {
 					t.Errorf("app %s: source %+v", a.Name, s.Source)
 				}
 				if s.Destination.Server != o.DestinationServer || s.Destination.Namespace != a.Namespace || !allowed[a.Namespace] {
@@ -321,6 +326,9 @@ func TestGenerateErrors(t *testing.T) {
 		{"app with a bad other namespace", ok(func(o *Options) { o.Apps[0].Namespaces = []string{"Kube"} }), `(?m)^app "a": other namespace "Kube": `},
 		{"app twice", ok(func(o *Options) { o.Apps = append(o.Apps, App{Name: "a", Namespace: "x"}) }), `(?m)^app "a": defined twice$`},
 		{"app named project", ok(func(o *Options) { o.Apps[0].Name = "project" }), `(?m)^app "project": the name clashes with argocd/apps/project.yaml; rename the app$`},
+		{"absolute path", ok(func(o *Options) { o.Apps[0].Path = "/monitoring" }), `(?m)^app "a": path "/monitoring": want a clean relative path inside the bundle$`},
+		{"path outside the bundle", ok(func(o *Options) { o.Apps[0].Path = "../x" }), `(?m)^app "a": path "../x": want a clean relative path`},
+		{"unclean path", ok(func(o *Options) { o.Apps[0].Path = "monitoring/" }), `(?m)^app "a": path "monitoring/": want a clean relative path`},
 		{"name too long", ok(func(o *Options) { o.Apps[0].Name = strings.Repeat("a", 60) }), `(?m)^app "a{60}": Application name "data-a{60}" is longer than 63 characters`},
 	}
 	for _, tt := range tests {

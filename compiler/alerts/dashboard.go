@@ -1,0 +1,235 @@
+package alerts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// App is an app that gets a golden-signals dashboard.
+type App struct {
+	Name, Namespace string
+	// Workloads are the app's pod controllers; their pods are the app's.
+	Workloads []Workload
+}
+
+// Workload is a pod controller: Deployment, StatefulSet, DaemonSet, Job,
+// CronJob, ReplicaSet or a bare Pod.
+type Workload struct {
+	Kind, Name string
+}
+
+// DashboardLabel is the label Grafana's dashboard sidecar looks for
+// (kube-prometheus-stack and the grafana chart default to it).
+const DashboardLabel = "grafana_dashboard"
+
+// podRand is the alphabet of the random parts of pod names (Kubernetes'
+// rand.SafeEncodeString): vowels and 0, 1, 3 never occur, which keeps
+// "airflow-scheduler-db-0" from looking like a pod of Deployment
+// airflow-scheduler.
+const podRand = "[bcdfghjklmnpqrstvwxz2456789]"
+
+// podNameSuffix is what a controller appends to its name to name a pod.
+var podNameSuffix = map[string]string{
+	"Deployment":  "-" + podRand + "{1,10}-" + podRand + "{5}", // <pod-template-hash>-<random>
+	"StatefulSet": "-[0-9]+",                                   // <ordinal>
+	"DaemonSet":   "-" + podRand + "{5}",
+	"ReplicaSet":  "-" + podRand + "{5}",
+	"Job":         "(-[0-9]+)?-" + podRand + "{5}",        // [<index>-]<random>
+	"CronJob":     "-[0-9]+(-[0-9]+)?-" + podRand + "{5}", // <scheduled minute>-[<index>-]<random>
+	"Pod":         "",
+}
+
+// podRegexp matches the names of the app's pods: Prometheus anchors it.
+func podRegexp(ws []Workload) (string, error) {
+	var alts []string
+	for _, w := range ws {
+		suffix, ok := podNameSuffix[w.Kind]
+		if !ok {
+			return "", fmt.Errorf("workload %s %s: not a pod controller", w.Kind, w.Name)
+		}
+		alts = append(alts, regexp.QuoteMeta(w.Name)+suffix)
+	}
+	if len(alts) == 0 {
+		return "", fmt.Errorf("no workloads")
+	}
+	return strings.Join(uniqueSorted(alts), "|"), nil
+}
+
+type dashboard struct {
+	Annotations   map[string][]any `json:"annotations"`
+	Description   string           `json:"description"`
+	Editable      bool             `json:"editable"`
+	Panels        []panel          `json:"panels"`
+	Refresh       string           `json:"refresh"`
+	SchemaVersion int              `json:"schemaVersion"`
+	Tags          []string         `json:"tags"`
+	Templating    map[string][]any `json:"templating"`
+	Time          map[string]any   `json:"time"`
+	Timezone      string           `json:"timezone"`
+	Title         string           `json:"title"`
+	UID           string           `json:"uid"`
+	Version       int              `json:"version"`
+}
+
+type panel struct {
+	ID          int            `json:"id"`
+	Type        string         `json:"type"`
+	Title       string         `json:"title"`
+	Description string         `json:"description"`
+	Datasource  datasource     `json:"datasource"`
+	GridPos     gridPos        `json:"gridPos"`
+	FieldConfig map[string]any `json:"fieldConfig"`
+	Options     map[string]any `json:"options"`
+	Targets     []target       `json:"targets"`
+}
+
+type datasource struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type gridPos struct {
+	H int `json:"h"`
+	W int `json:"w"`
+	X int `json:"x"`
+	Y int `json:"y"`
+}
+
+type target struct {
+	Datasource   datasource `json:"datasource"`
+	Expr         string     `json:"expr"`
+	LegendFormat string     `json:"legendFormat"`
+	RefID        string     `json:"refId"`
+}
+
+var promDatasource = datasource{Type: "prometheus", UID: "${datasource}"}
+
+// dashboardPanels are the golden signals of one app: traffic, errors,
+// latency and saturation, read from its pods only.
+func (o *Options) dashboardPanels(app App) ([]panel, error) {
+	pods, err := podRegexp(app.Workloads)
+	if err != nil {
+		return nil, err
+	}
+	inApp := []string{eq("namespace", app.Namespace), re("pod", pods)}
+	with := func(extra ...string) []string { return append(slices.Clone(inApp), extra...) }
+	containers := with(ne("container", ""), ne("container", "POD"))
+	requests := func(extra ...string) string {
+		return "rate(" + selector(o.HTTP.Requests, with(extra...)...) + "[5m])"
+	}
+	latency := func(q string) string {
+		return "histogram_quantile(" + q + ", sum by (le) (rate(" + selector(o.HTTP.Duration+"_bucket", inApp...) + "[5m])))"
+	}
+	t := func(expr, legend string) target { return target{Expr: expr, LegendFormat: legend} }
+	panels := []panel{{
+		Title:       "Traffic",
+		Description: "Requests per second served by the app's pods, by status code (" + o.HTTP.Requests + ").",
+		FieldConfig: unit("reqps"),
+		Targets:     []target{t("sum by ("+o.HTTP.CodeLabel+") ("+requests()+")", "{{"+o.HTTP.CodeLabel+"}}")},
+	}, {
+		Title:       "Errors",
+		Description: "Share of requests answered with a 5xx status.",
+		FieldConfig: unit("percentunit"),
+		Targets:     []target{t("sum("+requests(re(o.HTTP.CodeLabel, "5.."))+") / sum("+requests()+")", "5xx")},
+	}, {
+		Title:       "Latency",
+		Description: "Request duration quantiles (" + o.HTTP.Duration + ").",
+		FieldConfig: unit("s"),
+		Targets:     []target{t(latency("0.5"), "p50"), t(latency("0.9"), "p90"), t(latency("0.99"), "p99")},
+	}, {
+		Title:       "Saturation: CPU",
+		Description: "CPU cores used by each pod, and its limit.",
+		FieldConfig: unit("short"),
+		Targets: []target{
+			t("sum by (pod) (rate("+selector("container_cpu_usage_seconds_total", containers...)+"[5m]))", "{{pod}} used"),
+			t("sum by (pod) ("+selector("kube_pod_container_resource_limits", with(eq("resource", "cpu"))...)+")", "{{pod}} limit"),
+		},
+	}, {
+		Title:       "Saturation: memory",
+		Description: "Working-set memory of each pod, and its limit.",
+		FieldConfig: unit("bytes"),
+		Targets: []target{
+			t("sum by (pod) ("+selector("container_memory_working_set_bytes", containers...)+")", "{{pod}} used"),
+			t("sum by (pod) ("+selector("kube_pod_container_resource_limits", with(eq("resource", "memory"))...)+")", "{{pod}} limit"),
+		},
+	}, {
+		Title:       "Pods: restarts and readiness",
+		Description: "Container restarts over the last hour, and pods not ready.",
+		FieldConfig: unit("short"),
+		Targets: []target{
+			t("sum by (pod) (increase("+selector("kube_pod_container_status_restarts_total", inApp...)+"[1h]))", "{{pod}} restarts"),
+			t("sum("+selector("kube_pod_status_ready", with(eq("condition", "false"))...)+")", "not ready"),
+		},
+	}}
+	for i := range panels {
+		p := &panels[i]
+		p.ID = i + 1
+		p.Type = "timeseries"
+		p.Datasource = promDatasource
+		p.GridPos = gridPos{H: 8, W: 12, X: 12 * (i % 2), Y: 8 * (i / 2)}
+		p.Options = map[string]any{
+			"legend":  map[string]any{"displayMode": "list", "placement": "bottom", "showLegend": true},
+			"tooltip": map[string]any{"mode": "multi", "sort": "none"},
+		}
+		for j := range p.Targets {
+			p.Targets[j].Datasource = promDatasource
+			p.Targets[j].RefID = string(rune('A' + j))
+			if err := ParseExpr(p.Targets[j].Expr); err != nil {
+				return nil, fmt.Errorf("panel %q: invalid PromQL %q: %w", p.Title, p.Targets[j].Expr, err)
+			}
+		}
+	}
+	return panels, nil
+}
+
+func unit(u string) map[string]any {
+	return map[string]any{"defaults": map[string]any{"unit": u}, "overrides": []any{}}
+}
+
+// dashboardUID is stable for a stack and app and fits Grafana's limit of
+// 40 characters.
+func dashboardUID(stack, app string) string {
+	uid := stack + "-" + app
+	if len(uid) <= 40 {
+		return uid
+	}
+	sum := sha256.Sum256([]byte(stack + "/" + app))
+	return uid[:23] + "-" + hex.EncodeToString(sum[:8])
+}
+
+func (o *Options) dashboardConfigMap(app App) (object, error) {
+	panels, err := o.dashboardPanels(app)
+	if err != nil {
+		return object{}, err
+	}
+	d := dashboard{
+		Annotations:   map[string][]any{"list": {}},
+		Description:   "Golden signals of app " + app.Name + " of stack " + o.StackName + ", generated by galley.",
+		Panels:        panels,
+		Refresh:       "1m",
+		SchemaVersion: 39,
+		Tags:          []string{"galley", o.StackName},
+		Templating: map[string][]any{"list": {map[string]any{
+			"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+		}}},
+		Time:    map[string]any{"from": "now-6h", "to": "now"},
+		Title:   o.StackName + " / " + app.Name,
+		UID:     dashboardUID(o.StackName, app.Name),
+		Version: 1,
+	}
+	js, err := indentJSON(d)
+	if err != nil {
+		return object{}, fmt.Errorf("encoding dashboard: %w", err)
+	}
+	name := o.StackName + "-dashboard-" + app.Name
+	return object{
+		APIVersion: "v1",
+		Kind:       "ConfigMap",
+		Metadata:   o.metadata(name, map[string]string{DashboardLabel: "1"}),
+		Data:       map[string]string{app.Name + ".json": string(js)},
+	}, nil
+}

@@ -1,0 +1,169 @@
+package compiler_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/compiler/stack"
+	"github.com/galley-dev/galley/internal/testtools"
+)
+
+// TestCompileExampleMonitoring checks the monitoring/ of the example stack
+// end to end: the files, the Argo CD Application that deploys them after
+// every app and job, and the real promtool on every rule file.
+func TestCompileExampleMonitoring(t *testing.T) {
+	res, err := compiler.Compile(context.Background(), filepath.Join(repoRoot(t), "examples", "data-platform"), opts())
+	if err != nil {
+		t.Fatal(stack.FormatError(err, ""))
+	}
+	var files []string
+	var maxWave int
+	var monitoringApp struct {
+		Metadata struct{ Annotations map[string]string }
+		Spec     struct {
+			Source      struct{ Path string }
+			Destination struct{ Namespace string }
+		}
+	}
+	dir := t.TempDir()
+	var rulesFiles []string
+	for _, f := range res.Tree.Files() {
+		name, data := f.Path, f.Data
+		switch {
+		case strings.HasPrefix(name, "monitoring/"):
+			files = append(files, strings.TrimPrefix(name, "monitoring/"))
+			if p := rulesFile(t, dir, name, data); p != "" {
+				rulesFiles = append(rulesFiles, p)
+			}
+		case name == "argocd/apps/monitoring.yaml":
+			if err := yaml.Unmarshal(data, &monitoringApp); err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(name, "argocd/apps/") && name != "argocd/apps/project.yaml" && name != "argocd/apps/monitoring.yaml":
+			var app struct {
+				Metadata struct{ Annotations map[string]string }
+			}
+			if err := yaml.Unmarshal(data, &app); err != nil {
+				t.Fatal(err)
+			}
+			w, _ := strconv.Atoi(app.Metadata.Annotations["argocd.argoproj.io/sync-wave"])
+			maxWave = max(maxWave, w)
+		}
+	}
+	want := []string{
+		"alertmanagerconfig-data-platform.yaml",
+		"configmap-data-platform-dashboard-airflow.yaml",
+		"configmap-data-platform-dashboard-metabase.yaml",
+		"configmap-data-platform-dashboard-postgres.yaml",
+		"prometheusrule-data-platform-custom.yaml",
+		"prometheusrule-data-platform-data-journey.yaml",
+		"prometheusrule-data-platform-infrastructure.yaml",
+	}
+	if !slices.Equal(files, want) {
+		t.Errorf("monitoring/ holds %v, want %v", files, want)
+	}
+	s := monitoringApp.Spec
+	if s.Source.Path != "monitoring" || s.Destination.Namespace != "monitoring" {
+		t.Errorf("monitoring Application: source %+v, destination %+v", s.Source, s.Destination)
+	}
+	if w, err := strconv.Atoi(monitoringApp.Metadata.Annotations["argocd.argoproj.io/sync-wave"]); err != nil || w <= maxWave {
+		t.Errorf("monitoring Application wave %d (%v), want after the last wave of the apps and jobs, %d", w, err, maxWave)
+	}
+	if _, stderr, err := testtools.Run(t, "promtool", append([]string{"check", "rules", "--lint=all", "--lint-fatal"}, rulesFiles...)...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+}
+
+// rulesFile writes the spec.groups of a PrometheusRule to dir as a
+// Prometheus rules file, or returns "" for another kind.
+func rulesFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	var obj struct {
+		Kind string
+		Spec struct {
+			Groups []any `yaml:"groups"`
+		}
+	}
+	if err := yaml.Unmarshal(data, &obj); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if obj.Kind != "PrometheusRule" {
+		return ""
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": obj.Spec.Groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, filepath.Base(name))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCompileBadPromQL: a PromQL error stops the build and points at the
+// CUE line and column of the mistake, as `galley vet` does.
+func TestCompileBadPromQL(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: r: {namespace: "n", chart: path: "charts/r"}
+	monitoring: rules: [{
+		alert: "Down"
+		expr:  "sum(up{job=\"r\"} == 0"
+		annotations: summary: "r is down"
+	}]
+}
+`,
+		"charts/r/Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+	})
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	var errs stack.Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("got %v, want one stack error", err)
+	}
+	got := stack.FormatError(err, dir)
+	// The parenthesis is missing at the end of the input, where the
+	// closing quote is, past the escaped quotes.
+	if want := "stack.cue:9:33: stack.monitoring.rules[0].expr: invalid PromQL: unclosed left parenthesis"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestCompileEmptyMonitoring: a monitoring block that writes nothing is an
+// error, not an Application pointing at a missing monitoring/.
+func TestCompileEmptyMonitoring(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: r: {namespace: "n", chart: path: "charts/r"}
+	monitoring: {}
+	delivery: argocd: repository: "oci://registry.example.com/s"
+}
+`,
+		"charts/r/Chart.yaml":        "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+		"charts/r/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r\n",
+	})
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	got := stack.FormatError(err, dir)
+	if want := "stack.cue:7:2: stack.monitoring: the monitoring block writes nothing"; !strings.HasPrefix(got, want) {
+		t.Errorf("got  %s\nwant %s...", got, want)
+	}
+}
