@@ -35,6 +35,7 @@ fuzz: ## Run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime $(FUZZTIME) ./bundles
 	$(GO) test -run '^$$' -fuzz '^FuzzReadTree$$' -fuzztime $(FUZZTIME) ./bundles
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./compiler/stack
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./compiler/jobs
 
 .PHONY: update
 update: ## Rewrite golden files and expected script outputs

@@ -18,6 +18,12 @@ type Index struct {
 	Galley string     `json:"galley"`
 	Stack  IndexStack `json:"stack"`
 	Apps   []IndexApp `json:"apps"`
+	// Jobs are the batch jobs, each in its own directory under apps/
+	// like an app, sorted by name.
+	Jobs []IndexJob `json:"jobs,omitempty"`
+	// Terraform lists the Terraform root modules under terraform/,
+	// sorted by name.
+	Terraform []IndexTerraform `json:"terraform,omitempty"`
 	// Images is every container image the bundle's objects reference,
 	// sorted and unique.
 	Images []string `json:"images"`
@@ -29,6 +35,8 @@ type IndexStack struct {
 	Version     string `json:"version"`
 	Kubernetes  string `json:"kubernetes"`
 	Description string `json:"description,omitempty"`
+	// Environment is the stack environment the bundle was built for.
+	Environment string `json:"environment,omitempty"`
 }
 
 // IndexApp is one app directory of the bundle.
@@ -41,6 +49,42 @@ type IndexApp struct {
 	DependsOn []string   `json:"dependsOn"`
 	Objects   int        `json:"objects"`
 	Images    []string   `json:"images"`
+}
+
+// IndexJob is one job directory of the bundle.
+type IndexJob struct {
+	Name string `json:"name"`
+	// Kind is "job" or "dbt".
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Path      string `json:"path"`
+	// Schedule is the CronJob's; "" for a one-off Job.
+	Schedule  string   `json:"schedule,omitempty"`
+	SyncWave  int      `json:"syncWave"`
+	DependsOn []string `json:"dependsOn"`
+	Objects   int      `json:"objects"`
+	Images    []string `json:"images"`
+}
+
+// IndexTerraform is one Terraform root module of the bundle.
+type IndexTerraform struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Backend is the state backend type; "" for local state.
+	Backend   string   `json:"backend,omitempty"`
+	Providers []string `json:"providers"`
+	// Variables are the variables the stack sets, sorted.
+	Variables []string `json:"variables"`
+	// Outputs are what a CI run can feed back into the stack.
+	Outputs []IndexOutput `json:"outputs"`
+	Files   int           `json:"files"`
+}
+
+// IndexOutput is an output value of a Terraform module.
+type IndexOutput struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Sensitive   bool   `json:"sensitive,omitempty"`
 }
 
 // IndexChart identifies the chart an app was rendered from.

@@ -17,6 +17,8 @@ import (
 
 // renderedApp is one app, rendered, patched and checked.
 type renderedApp struct {
+	// cached says the chart render came from the cache.
+	cached  bool
 	app     *stack.App
 	chart   *helm.Chart
 	objects []*Object
@@ -25,7 +27,7 @@ type renderedApp struct {
 // renderApp renders an app's chart twice, so that output which changes
 // between runs (randAlphaNum, now, genCA...) is caught instead of bundled,
 // then applies the app's patches and checks its Secrets.
-func renderApp(ctx context.Context, s *stack.Stack, a *stack.App) (*renderedApp, error) {
+func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache) (*renderedApp, error) {
 	ch, err := helm.Load(s.Path(a.Chart.Path))
 	if err != nil {
 		return nil, appError(a, "chart.path", "%v", err)
@@ -43,20 +45,30 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App) (*renderedApp,
 		IncludeCRDs:   a.CRDs,
 		KeepTestHooks: a.Tests,
 	}
-	first, err := helm.Render(ctx, ch, req)
-	if err != nil {
-		return nil, appError(a, "chart", "%v", err)
-	}
-	second, err := helm.Render(ctx, ch, req)
-	if err != nil {
-		return nil, appError(a, "chart", "%v", err)
-	}
 	// Non-determinism and plaintext Secrets are both reported: an
 	// unpinned chart usually has both problems, and fixing one should not
 	// reveal the other on the next run.
 	var problems stack.Errors
-	if err := sameRender(a, first, second); err != nil {
-		problems = append(problems, err)
+	key := ""
+	if cache != nil {
+		if key, err = cache.key(ch, req); err != nil {
+			return nil, err
+		}
+	}
+	first, hit := cache.get(key)
+	if !hit {
+		if first, err = helm.Render(ctx, ch, req); err != nil {
+			return nil, appError(a, "chart", "%v", err)
+		}
+		second, err := helm.Render(ctx, ch, req)
+		if err != nil {
+			return nil, appError(a, "chart", "%v", err)
+		}
+		if err := sameRender(a, first, second); err != nil {
+			problems = append(problems, err)
+		} else {
+			cache.put(key, first)
+		}
 	}
 
 	docs := make([][]byte, len(first))
@@ -75,7 +87,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App) (*renderedApp,
 		sources = nil
 	}
 
-	r := &renderedApp{app: a, chart: ch}
+	r := &renderedApp{app: a, chart: ch, cached: hit}
 	for i, doc := range patched {
 		src := "kustomize output"
 		if sources != nil {

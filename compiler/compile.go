@@ -29,13 +29,20 @@ type Options struct {
 	Getenv func(string) string
 	// Jobs bounds how many apps render at once; 0 means GOMAXPROCS.
 	Jobs int
+	// CacheDir holds rendered charts between builds ("" for no cache; see
+	// DefaultCacheDir). A hit skips rendering and gives the same bundle.
+	CacheDir string
+	// Environment selects one of the stack's environments ("" for none).
+	Environment string
 	// Progress, when set, is told as each app finishes.
 	Progress func(Event)
 }
 
 // Event reports progress on one app.
 type Event struct {
-	App      string
+	App string
+	// Cached says the app's chart render came from the render cache.
+	Cached   bool
 	Objects  int
 	Duration time.Duration
 	Err      error
@@ -52,7 +59,7 @@ type Result struct {
 // Compile builds the bundle for the stack in dir. Errors in the stack come
 // back as stack.Errors, every one of them, with positions in the user's CUE.
 func Compile(ctx context.Context, dir string, o Options) (*Result, error) {
-	s, err := stack.Load(ctx, dir)
+	s, err := stack.Load(ctx, dir, stack.WithEnvironment(o.Environment))
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +83,10 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 	if err := checkCollisions(apps); err != nil {
 		return nil, err
 	}
+	jobs, err := renderJobs(s, apps)
+	if err != nil {
+		return nil, err
+	}
 
 	tree := bundles.NewTree()
 	index := &bundles.Index{
@@ -83,6 +94,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		Galley:        o.GalleyVersion,
 		Stack: bundles.IndexStack{
 			Name: s.Name, Version: s.Version, Kubernetes: s.Kubernetes.Version, Description: s.Description,
+			Environment: s.Environment,
 		},
 		Apps:   []bundles.IndexApp{},
 		Images: []string{},
@@ -99,8 +111,17 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		}
 		index.Apps = append(index.Apps, entry)
 	}
+	if err := addJobs(tree, index, jobs, waves, allImages); err != nil {
+		return nil, err
+	}
 	index.Images = sortedKeys(allImages)
+	if err := addTerraform(tree, index, s); err != nil {
+		return nil, err
+	}
 
+	if err := addMonitoring(tree, s, apps); err != nil {
+		return nil, err
+	}
 	if err := addDelivery(tree, s, apps, waves); err != nil {
 		return nil, err
 	}
@@ -119,11 +140,19 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		Source:      s.Source,
 		Revision:    s.Revision,
 		Created:     created,
+		Annotations: environmentAnnotation(s),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
 	return &Result{Stack: s, Index: index, Tree: tree, Bundle: b}, nil
+}
+
+func environmentAnnotation(s *stack.Stack) map[string]string {
+	if s.Environment == "" {
+		return nil
+	}
+	return map[string]string{bundles.AnnotationEnvironment: s.Environment}
 }
 
 // renderApps renders every app, at most Jobs at a time, and reports the
@@ -133,6 +162,7 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options) ([]*renderedApp,
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
 	}
+	cache := newRenderCache(o.CacheDir, o.GalleyVersion)
 	out := make([]*renderedApp, len(s.Apps))
 	errs := make([]error, len(s.Apps))
 	var mu sync.Mutex
@@ -144,12 +174,12 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options) ([]*renderedApp,
 				return err
 			}
 			start := time.Now()
-			r, err := renderApp(gctx, s, a)
+			r, err := renderApp(gctx, s, a, cache)
 			out[i], errs[i] = r, err
 			if o.Progress != nil {
 				ev := Event{App: a.Name, Duration: time.Since(start), Err: err}
 				if r != nil {
-					ev.Objects = len(r.objects)
+					ev.Objects, ev.Cached = len(r.objects), r.cached
 				}
 				mu.Lock()
 				o.Progress(ev)
@@ -282,6 +312,8 @@ func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves 
 				Wave:       waves[r.app.Name],
 			})
 		}
+		opts.Apps = append(opts.Apps, jobApps(s, waves)...)
+		opts.Apps = append(opts.Apps, monitoringApps(s, waves)...)
 		files, err := argocd.Generate(opts)
 		if err != nil {
 			return fmt.Errorf("generating Argo CD objects: %w", err)
@@ -292,7 +324,7 @@ func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves 
 			}
 		}
 	}
-	return nil
+	return addFlux(tree, s, apps)
 }
 
 func appError(a *stack.App, field, format string, args ...any) *stack.Error {

@@ -152,6 +152,13 @@ var boundHints = map[string]string{
 	"#Version":       "must be a semantic version such as 1.4.0 or 1.4.0-rc.1, without +build metadata",
 	"#KubeVersion":   "must be a Kubernetes version from 1.26.0 to 1.39.x, such as 1.33.0",
 	"#OCIRepository": "must be oci://<registry>/<repository>, without a tag or digest",
+	"#FluxDuration":  "must be a Go duration such as 10m, 1h30m or 45s",
+	"#Tag":           "must be an OCI tag: letters, digits, '.', '_' and '-', at most 128 characters",
+	"#JobRefName":    "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters",
+	"#Duration":      "must be a Prometheus duration such as 5m, 1h or 1d12h",
+	"#Severity":      "must be critical, warning or info",
+	"#LabelName":     "must be a Prometheus label name: letters, digits and '_', not starting with a digit",
+	"#MetricName":    "must be a Prometheus metric name: letters, digits, '_' and ':', not starting with a digit",
 }
 
 var disjunctionHeader = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`)
@@ -189,13 +196,17 @@ func fromCUE(err error) Errors {
 // have another error too: with a `constraint | *default` field CUE reports
 // the clash with the default as well as the real problem.
 func dropDefaultConflicts(es Errors) Errors {
-	count := map[string]int{}
+	// A path whose errors are all conflicts (an enum given a value outside
+	// it) keeps them: they are the only explanation there is.
+	other := map[string]bool{}
 	for _, e := range es {
-		count[e.Path]++
+		if !strings.HasPrefix(e.Msg, "conflicting values") {
+			other[e.Path] = true
+		}
 	}
 	out := es[:0]
 	for _, e := range es {
-		if count[e.Path] > 1 && strings.HasPrefix(e.Msg, "conflicting values") {
+		if other[e.Path] && strings.HasPrefix(e.Msg, "conflicting values") {
 			continue
 		}
 		out = append(out, e)
@@ -325,4 +336,15 @@ func placeErrors(errs Errors, root cue.Value) {
 			}
 		}
 	}
+}
+
+// SchemaBoundsForTest exposes, for every hinted definition, the regular
+// expression found in the schema ("" when none is).
+func SchemaBoundsForTest() map[string]string {
+	found := schemaBounds()
+	out := map[string]string{}
+	for def := range boundHints {
+		out[def] = found[def]
+	}
+	return out
 }

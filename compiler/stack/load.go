@@ -26,7 +26,11 @@ const Field = "stack"
 // Load loads the CUE package in dir, unifies its stack field with the
 // schema and checks what the schema cannot express (dependencies, chart
 // paths). Problems in the user's CUE come back as Errors, all of them.
-func Load(ctx context.Context, dir string) (*Stack, error) {
+func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -69,7 +73,11 @@ func Load(ctx context.Context, dir string) (*Stack, error) {
 		}
 		return nil, Errors{e}
 	}
-	v := sv.Unify(schema)
+	base := sv.Unify(schema)
+	v, err := applyEnvironment(base, o.env)
+	if err != nil {
+		return nil, err
+	}
 	if errs := validate(v); len(errs) > 0 {
 		placeErrors(errs, sv)
 		return nil, errs.sort()
@@ -80,6 +88,14 @@ func Load(ctx context.Context, dir string) (*Stack, error) {
 		return nil, err
 	}
 	s.Dir = abs
+	s.Environment = o.env
+	s.environments = environmentNames(v)
+	if err := s.environmentRepositories(base); err != nil {
+		return nil, err
+	}
+	if errs := s.applyEnabled(); len(errs) > 0 {
+		return nil, errs.sort()
+	}
 	if errs := s.check(); len(errs) > 0 {
 		return nil, errs.sort()
 	}
@@ -100,7 +116,12 @@ func validate(v cue.Value) Errors {
 	}
 	for it.Next() {
 		errs = append(errs, errsOf(it.Value())...)
-		if it.Selector().String() != "apps" {
+		switch it.Selector().String() {
+		case "apps", "jobs", "terraform":
+		case "monitoring":
+			errs = append(errs, validateDeep(it.Value())...)
+			continue
+		default:
 			continue
 		}
 		apps, err := it.Value().Fields()
@@ -215,6 +236,12 @@ func decode(v cue.Value) (*Stack, error) {
 		s.Apps = append(s.Apps, a)
 	}
 	sort.Slice(s.Apps, func(i, j int) bool { return s.Apps[i].Name < s.Apps[j].Name })
+	if err := decodeJobs(s, v); err != nil {
+		return nil, err
+	}
+	if err := decodeTerraform(s, v); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -225,7 +252,11 @@ func (s *Stack) check() Errors {
 	for _, a := range s.Apps {
 		errs = append(errs, s.checkApp(a)...)
 	}
+	errs = append(errs, s.checkJobs()...)
 	errs = append(errs, s.checkCycles()...)
+	errs = append(errs, s.checkTerraform()...)
+	errs = append(errs, s.checkMonitoring()...)
+	errs = append(errs, s.CheckFlux()...)
 	return errs
 }
 
@@ -235,9 +266,9 @@ func (s *Stack) checkApp(a *App) Errors {
 		switch {
 		case dep == a.Name:
 			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on itself", a.Name))
-		case s.App(dep) == nil:
+		case !s.isNode(dep):
 			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i),
-				"app %s depends on %q, which is not an app of this stack (apps: %s)", a.Name, dep, strings.Join(s.appNames(), ", ")))
+				"app %s depends on %q, %s", a.Name, dep, s.notANode()))
 		}
 	}
 	if _, err := os.Stat(s.Path(a.Chart.Path)); err != nil {
@@ -258,7 +289,7 @@ func (s *Stack) checkApp(a *App) Errors {
 }
 
 // checkCycles reports each dependency cycle once, named in full, at the
-// dependsOn entry of its alphabetically first app.
+// dependsOn entry of its alphabetically first app or job.
 func (s *Stack) checkCycles() Errors {
 	const (
 		unvisited = iota
@@ -273,10 +304,10 @@ func (s *Stack) checkCycles() Errors {
 	visit = func(name string) {
 		state[name] = visiting
 		stack = append(stack, name)
-		a := s.App(name)
-		for _, dep := range a.DependsOn {
-			if s.App(dep) == nil || dep == name {
-				continue // reported by checkApp
+		n, _ := s.node(name)
+		for _, dep := range n.dependsOn {
+			if !s.isNode(dep) || dep == name {
+				continue // reported by checkApp and checkJob
 			}
 			switch state[dep] {
 			case unvisited:
@@ -289,18 +320,18 @@ func (s *Stack) checkCycles() Errors {
 					continue
 				}
 				seen[key] = true
-				first := s.App(cycle[0])
+				first, _ := s.node(cycle[0])
 				path := append(append([]string{}, cycle...), cycle[0])
-				errs = append(errs, first.errAt(fmt.Sprintf("dependsOn[%d]", indexOf(first.DependsOn, cycle[1])),
+				errs = append(errs, first.errAt(fmt.Sprintf("dependsOn[%d]", indexOf(first.dependsOn, cycle[1])),
 					"dependency cycle: %s", strings.Join(path, " -> ")))
 			}
 		}
 		stack = stack[:len(stack)-1]
 		state[name] = done
 	}
-	for _, a := range s.Apps {
-		if state[a.Name] == unvisited {
-			visit(a.Name)
+	for _, n := range s.nodes() {
+		if state[n.name] == unvisited {
+			visit(n.name)
 		}
 	}
 	return errs
@@ -386,30 +417,31 @@ func valuePositions(v cue.Value) []token.Pos {
 	return out
 }
 
-// Waves orders apps for delivery: an app's sync wave is one more than the
-// highest wave of the apps it depends on (0 for none), unless the stack sets
-// syncWave. The stack must be free of cycles, which Load guarantees.
+// Waves orders apps and jobs for delivery: the sync wave of each is one
+// more than the highest wave of the apps and jobs it depends on (0 for
+// none), unless the stack sets syncWave. The stack must be free of cycles,
+// which Load guarantees.
 func Waves(s *Stack) map[string]int {
 	waves := map[string]int{}
-	var wave func(a *App) int
-	wave = func(a *App) int {
-		if w, ok := waves[a.Name]; ok {
+	var wave func(n depNode) int
+	wave = func(n depNode) int {
+		if w, ok := waves[n.name]; ok {
 			return w
 		}
 		w := 0
-		for _, d := range a.DependsOn {
-			if dep := s.App(d); dep != nil {
+		for _, d := range n.dependsOn {
+			if dep, ok := s.node(d); ok {
 				w = max(w, wave(dep)+1)
 			}
 		}
-		if a.SyncWave != nil {
-			w = *a.SyncWave
+		if n.syncWave != nil {
+			w = *n.syncWave
 		}
-		waves[a.Name] = w
+		waves[n.name] = w
 		return w
 	}
-	for _, a := range s.Apps {
-		wave(a)
+	for _, n := range s.nodes() {
+		wave(n)
 	}
 	return waves
 }

@@ -90,3 +90,66 @@ func summarize(s *stack.Stack, err error) string {
 	}
 	return b.String()
 }
+
+// TestEnvironments loads the environments case for each of its
+// environments, and for one that does not exist.
+func TestEnvironments(t *testing.T) {
+	ar, err := txtar.ParseFile("testdata/load/environments.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range ar.Files {
+		if f.Name == "want" {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := stack.Load(context.Background(), dir, stack.WithEnvironment("prod"))
+	if err != nil {
+		t.Fatal(stack.FormatError(err, dir))
+	}
+	if len(s.Apps) != 1 || s.Apps[0].Name != "db" {
+		t.Fatalf("prod apps = %v, want only db", s.Apps)
+	}
+	if got := s.Apps[0].Values["replicas"]; got != float64(3) {
+		t.Errorf("prod replicas = %v, want 3", got)
+	}
+	if got := s.Delivery.ArgoCD.Repository; got != "oci://registry.example.com/team/demo-prod" {
+		t.Errorf("prod repository = %s", got)
+	}
+	if got := s.Environments(); len(got) != 1 || got[0] != "prod" {
+		t.Errorf("Environments() = %v", got)
+	}
+
+	_, err = stack.Load(context.Background(), dir, stack.WithEnvironment("staging"))
+	if err == nil || !strings.Contains(err.Error(), `no environment "staging" (environments: prod)`) {
+		t.Fatalf("unknown environment: got %v", err)
+	}
+
+	// A clash between the stack and an overlay names the overlay's line.
+	if err := os.WriteFile(filepath.Join(dir, "prod.cue"), []byte("package p\n\nstack: environments: prod: apps: db: namespace: \"other\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = stack.Load(context.Background(), dir, stack.WithEnvironment("prod"))
+	if err == nil || !strings.Contains(stack.FormatError(err, dir), `prod.cue:3:49: stack.apps.db.namespace: conflicting values`) {
+		t.Fatalf("overlay clash: got %v", stack.FormatError(err, dir))
+	}
+}
+
+// TestBoundHints keeps the readable explanations of the schema's regular
+// expressions in step with the schema: each hinted definition must exist
+// and be a regular expression, so its errors never show the raw pattern.
+func TestBoundHints(t *testing.T) {
+	for def, re := range stack.SchemaBoundsForTest() {
+		if re == "" {
+			t.Errorf("%s: no regular expression found in the schema", def)
+		}
+	}
+}

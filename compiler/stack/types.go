@@ -15,12 +15,24 @@ type Stack struct {
 	Revision    string     `json:"revision,omitempty"`
 	Kubernetes  Kubernetes `json:"kubernetes"`
 	// Apps are sorted by name.
-	Apps     []*App   `json:"-"`
+	Apps []*App `json:"-"`
+	// Jobs are sorted by name.
+	Jobs []*Job `json:"-"`
+	// Terraform modules are sorted by name.
+	Terraform []*Terraform `json:"-"`
+
 	Delivery Delivery `json:"delivery"`
+	// Monitoring is nil when the stack has no monitoring block.
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
 
 	// Dir is the absolute directory the stack was loaded from; chart paths
 	// are relative to it.
 	Dir string `json:"-"`
+
+	// Environment is the environment the stack was loaded for ("" for
+	// none): its overlay is unified into the stack.
+	Environment  string `json:"-"`
+	environments []string
 
 	value cue.Value
 }
@@ -48,6 +60,7 @@ type App struct {
 	Tests       bool              `json:"tests"`
 	Secrets     SecretPolicy      `json:"secrets"`
 	SyncWave    *int              `json:"syncWave,omitempty"`
+	Enabled     bool              `json:"enabled"`
 
 	value cue.Value
 }
@@ -101,6 +114,7 @@ type SecretPolicy struct {
 // Delivery lists the GitOps tools that deploy the bundle.
 type Delivery struct {
 	ArgoCD *ArgoCD `json:"argocd,omitempty"`
+	Flux   *Flux   `json:"flux,omitempty"`
 }
 
 // ArgoCD configures the generated Argo CD objects.

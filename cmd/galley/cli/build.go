@@ -13,9 +13,11 @@ import (
 )
 
 type buildOptions struct {
-	out    string
-	output outputFlag
-	jobs   int
+	env     string
+	noCache bool
+	out     string
+	output  outputFlag
+	jobs    int
 }
 
 // buildResult is `bundle build --output json`.
@@ -27,6 +29,7 @@ type buildResult struct {
 	Layout       string   `json:"layout"`
 	Tag          string   `json:"tag"`
 	Stack        string   `json:"stack"`
+	Environment  string   `json:"environment,omitempty"`
 	Version      string   `json:"version"`
 	Apps         []string `json:"apps"`
 	Images       []string `json:"images"`
@@ -48,8 +51,18 @@ The created time is SOURCE_DATE_EPOCH when set, else a fixed date, never
 the current time. A failed build leaves the output directory as it was.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
+			cacheDir := ""
+			if !o.noCache {
+				d, err := compiler.DefaultCacheDir(env.Getenv)
+				if err != nil {
+					return err
+				}
+				cacheDir = d
+			}
 			res, err := compiler.Compile(c.Context(), args[0], compiler.Options{
+				CacheDir:      cacheDir,
 				GalleyVersion: Version(),
+				Environment:   o.env,
 				Getenv:        env.Getenv,
 				Jobs:          o.jobs,
 				Progress:      progressPrinter(env),
@@ -60,6 +73,9 @@ the current time. A failed build leaves the output directory as it was.`,
 			out := o.out
 			if out == "" {
 				out = filepath.Join("build", res.Stack.Name)
+				if o.env != "" {
+					out += "-" + o.env
+				}
 			}
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return fmt.Errorf("writing bundle: %w", err)
@@ -75,6 +91,7 @@ the current time. A failed build leaves the output directory as it was.`,
 				Layout:       out,
 				Tag:          res.Stack.Version,
 				Stack:        res.Stack.Name,
+				Environment:  res.Stack.Environment,
 				Version:      res.Stack.Version,
 				Images:       res.Index.Images,
 				Files:        res.Tree.Len(),
@@ -86,15 +103,17 @@ the current time. A failed build leaves the output directory as it was.`,
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}
-			fmt.Fprintf(env.Stderr, "built %s %s: %d apps, %d files, layer %s -> %s\n",
-				r.Stack, r.Version, len(r.Apps), r.Files, humanBytes(r.LayerSize), out)
+			fmt.Fprintf(env.Stderr, "built %s %s: %s, %d files, layer %s -> %s\n",
+				r.Stack, r.Version, contents(res.Index), r.Files, humanBytes(r.LayerSize), out)
 			_, err = fmt.Fprintln(env.Stdout, r.Digest)
 			return err
 		},
 	}
-	c.Flags().StringVarP(&o.out, "out", "o", "", "output OCI layout directory (default build/<stack-name>)")
+	c.Flags().StringVarP(&o.out, "out", "o", "", "output OCI layout directory (default build/<stack-name>[-<env>])")
+	c.Flags().StringVar(&o.env, "env", "", "build for this environment of the stack (its overlay is unified into the stack)")
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once (default: the number of CPUs)")
+	c.Flags().BoolVar(&o.noCache, "no-cache", false, "render every chart, ignoring and not filling the render cache ($GALLEY_CACHE_DIR, default in the user cache directory)")
 	return c
 }
 
@@ -107,7 +126,11 @@ func progressPrinter(env *Env) func(compiler.Event) {
 			fmt.Fprintf(env.Stderr, "  %-24s failed\n", e.App)
 			return
 		}
-		fmt.Fprintf(env.Stderr, "  %-24s %4d objects  %s\n", e.App, e.Objects, e.Duration.Round(1e6))
+		cached := ""
+		if e.Cached {
+			cached = "  (cached render)"
+		}
+		fmt.Fprintf(env.Stderr, "  %-24s %4d objects  %s%s\n", e.App, e.Objects, e.Duration.Round(1e6), cached)
 	}
 }
 
@@ -132,4 +155,23 @@ func relPath(cwd, name string) string {
 		return rel
 	}
 	return name
+}
+
+// contents summarises what a bundle holds, e.g. "3 apps, 1 job".
+func contents(x *bundles.Index) string {
+	parts := []string{plural(len(x.Apps), "app")}
+	if n := len(x.Jobs); n > 0 {
+		parts = append(parts, plural(n, "job"))
+	}
+	if n := len(x.Terraform); n > 0 {
+		parts = append(parts, plural(n, "Terraform module"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

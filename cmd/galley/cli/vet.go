@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +14,7 @@ import (
 
 type vetOptions struct {
 	output outputFlag
+	env    string
 }
 
 // vetError is one problem in --output json form.
@@ -40,7 +44,7 @@ apps, dependency cycles and chart paths. Every problem is reported, each
 with the file, line and column of the CUE that causes it.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			s, err := stack.Load(c.Context(), args[0])
+			s, err := loadAllEnvironments(c.Context(), args[0], o.env)
 			if o.output == "json" {
 				return vetJSON(env, s, err)
 			}
@@ -48,11 +52,46 @@ with the file, line and column of the CUE that causes it.`,
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "%s %s: %d apps, valid\n", s.Name, s.Version, len(s.Apps))
+			if envs := s.Environments(); len(envs) > 0 && o.env == "" {
+				fmt.Fprintf(env.Stdout, "environments: %s, valid\n", strings.Join(envs, ", "))
+			}
 			return nil
 		},
 	}
 	c.Flags().Var(&o.output, "output", "output format: text or json")
+	c.Flags().StringVar(&o.env, "env", "", "check only this environment (default: the stack and each of its environments)")
 	return c
+}
+
+// loadAllEnvironments loads the stack, then the stack in each environment
+// (or only env), so that a mistake in any overlay is found by vet.
+func loadAllEnvironments(ctx context.Context, dir, env string) (*stack.Stack, error) {
+	if env != "" {
+		return stack.Load(ctx, dir, stack.WithEnvironment(env))
+	}
+	s, err := stack.Load(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var all stack.Errors
+	for _, e := range s.Environments() {
+		_, err := stack.Load(ctx, dir, stack.WithEnvironment(e))
+		var errs stack.Errors
+		switch {
+		case err == nil:
+		case errors.As(err, &errs):
+			for _, x := range errs {
+				x.Msg = "environment " + e + ": " + x.Msg
+			}
+			all = append(all, errs...)
+		default:
+			return nil, err
+		}
+	}
+	if len(all) > 0 {
+		return nil, all
+	}
+	return s, nil
 }
 
 func vetJSON(env *Env, s *stack.Stack, err error) error {
