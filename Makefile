@@ -26,9 +26,10 @@ tools: ## Build the pinned real clients the tests drive (once per machine)
 	scripts/install-tools.sh
 
 .PHONY: test
-test: tools ## Run every test (unit, golden, real charts, real registry and clients, CLI scripts, fuzz seeds)
+test: tools ## Run every test (unit, golden, real charts, real registry and clients, CLI scripts, fuzzing), then lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz
+	$(MAKE) lint
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME

@@ -147,16 +147,6 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func relPath(cwd, name string) string {
-	if cwd == "" {
-		return name
-	}
-	if rel, err := filepath.Rel(cwd, name); err == nil && !strings.HasPrefix(rel, "..") {
-		return rel
-	}
-	return name
-}
-
 // contents summarises what a bundle holds, e.g. "3 apps, 1 job".
 func contents(x *bundles.Index) string {
 	parts := []string{plural(len(x.Apps), "app")}
