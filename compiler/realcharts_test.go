@@ -104,3 +104,42 @@ func TestRealChartsUnpinned(t *testing.T) {
 		}
 	}
 }
+
+// TestReferencePlatform compiles the seed's reference platform on the real
+// charts: apps, a dbt job, Terraform, alert packs, Argo CD and Flux in one
+// bundle, every YAML file a Kubernetes object.
+func TestReferencePlatform(t *testing.T) {
+	sharedCharts(t)
+	dir := filepath.Join(repoRoot(t), "testdata", "stacks", "reference-platform")
+	res, err := compiler.Compile(context.Background(), dir, opts())
+	if err != nil {
+		t.Fatal(stack.FormatError(err, dir))
+	}
+	seen := map[string]int{}
+	for _, f := range res.Tree.Files() {
+		top := strings.Split(f.Path, "/")[0]
+		seen[top]++
+		if strings.HasSuffix(f.Path, ".yaml") && top != "terraform" {
+			checkObject(t, f.Path, f.Data)
+		}
+	}
+	for _, dir := range []string{"apps", "argocd", "flux", "monitoring", "terraform"} {
+		if seen[dir] == 0 {
+			t.Errorf("no %s/ in the bundle", dir)
+		}
+	}
+	for _, want := range []string{
+		"apps/dbt-nightly/cronjob-dbt-nightly.yaml",
+		"monitoring/prometheusrule-reference-platform-data-journey.yaml",
+		"terraform/platform/galley.auto.tfvars.json",
+		"flux/root/ocirepository.yaml",
+		"argocd/apps/monitoring.yaml",
+	} {
+		if _, ok := res.Tree.Get(want); !ok {
+			t.Errorf("%s missing", want)
+		}
+	}
+	if len(res.Index.Jobs) != 1 || len(res.Index.Terraform) != 1 || len(res.Index.Apps) != 5 {
+		t.Errorf("index: %d apps, %d jobs, %d terraform modules", len(res.Index.Apps), len(res.Index.Jobs), len(res.Index.Terraform))
+	}
+}
