@@ -171,7 +171,11 @@ func readDir(root string) ([]*loader.BufferedFile, []string, error) {
 	}
 	rules.AddDefaults()
 
-	w := dirWalker{rules: rules, active: map[string]bool{}}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, warns, err
+	}
+	w := dirWalker{rules: rules, active: map[string]bool{}, root: realRoot}
 	if err := w.walkDir(root, ""); err != nil {
 		return nil, warns, err
 	}
@@ -183,6 +187,9 @@ func readDir(root string) ([]*loader.BufferedFile, []string, error) {
 }
 
 type dirWalker struct {
+	// root is the chart directory with its links resolved: links may not
+	// lead out of it.
+	root   string
 	rules  *ignore.Rules
 	active map[string]bool // resolved directories being walked, to stop symlink loops
 	files  []*loader.BufferedFile
@@ -218,6 +225,12 @@ func (w *dirWalker) walkDir(dir, rel string) error {
 			resolved, err := filepath.EvalSymlinks(p)
 			if err != nil {
 				return fmt.Errorf("evaluating symbolic link %s: %w", p, err)
+			}
+			// Helm follows links anywhere; galley publishes what it reads
+			// to anyone who can pull the bundle, so a link may not bring in
+			// files from outside the chart (a key, a kubeconfig).
+			if r, err := filepath.Rel(w.root, resolved); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+				return fmt.Errorf("symbolic link %s points outside the chart (to %s): galley does not bundle files from outside a chart; copy the file into the chart or package it", n, resolved)
 			}
 			w.warns = append(w.warns, fmt.Sprintf("found symbolic link in path: %s resolves to %s. Contents of linked file included and used", p, resolved))
 			if fi, err = os.Lstat(resolved); err != nil {

@@ -121,12 +121,14 @@ func TestDirDigest(t *testing.T) {
 
 func TestLoadDirSymlinks(t *testing.T) {
 	dir := copyDir(t, testChart("hooks"))
-	shared := filepath.Join(t.TempDir(), "shared.tpl")
+	if err := os.MkdirAll(filepath.Join(dir, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(dir, "shared", "shared.tpl")
 	if err := os.WriteFile(shared, []byte(`{{- define "shared.name" -}}shared{{- end }}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Helm follows symlinks out of the chart (charts sharing helpers do
-	// this) and says so.
+	// A link inside the chart is followed, as helm does, and said.
 	if err := os.Symlink(shared, filepath.Join(dir, "templates", "_shared.tpl")); err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +142,22 @@ func TestLoadDirSymlinks(t *testing.T) {
 	}
 	if !found {
 		t.Error("the symlinked template was not loaded")
+	}
+
+	// A link out of the chart could publish any file of the machine (a
+	// key, a kubeconfig) to whoever pulls the bundle: refused, unlike helm.
+	outside := filepath.Join(t.TempDir(), "id_rsa")
+	if err := os.WriteFile(outside, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "files-key")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "symbolic link files-key points outside the chart") {
+		t.Errorf("got %v, want a link-outside error", err)
+	}
+	if err := os.Remove(filepath.Join(dir, "files-key")); err != nil {
+		t.Fatal(err)
 	}
 
 	if err := os.Symlink("..", filepath.Join(dir, "templates", "loop")); err != nil {

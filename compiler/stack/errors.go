@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
@@ -168,8 +169,7 @@ var disjunctionHeader = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`
 func fromCUE(err error) Errors {
 	var out Errors
 	for _, ce := range errors.Errors(err) {
-		format, args := ce.Msg()
-		msg := fmt.Sprintf(format, args...)
+		msg := message(ce)
 		if disjunctionHeader.MatchString(msg) {
 			continue
 		}
@@ -190,6 +190,44 @@ func fromCUE(err error) Errors {
 		out = append(out, e)
 	}
 	return dropDefaultConflicts(out)
+}
+
+// maxValueLen bounds how much of one value an error message quotes: a
+// 10 MB string in a stack must not become a 10 MB error.
+const maxValueLen = 200
+
+// message is ce's message with the messages of the errors it wraps (a load
+// error says "import failed" and wraps the reason), each value it quotes
+// cut to maxValueLen.
+func message(ce errors.Error) string {
+	format, args := ce.Msg()
+	msg := fmt.Sprintf(format, shortValues(args)...)
+	for w := stderrors.Unwrap(ce); w != nil; w = stderrors.Unwrap(w) {
+		we, ok := w.(errors.Error)
+		if !ok {
+			return msg + ": " + w.Error()
+		}
+		f, a := we.Msg()
+		if m := fmt.Sprintf(f, shortValues(a)...); m != "" {
+			msg += ": " + m
+		}
+	}
+	return msg
+}
+
+func shortValues(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = a
+		if s := fmt.Sprint(a); len(s) > maxValueLen {
+			cut := maxValueLen
+			for cut > 0 && !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+			out[i] = fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+		}
+	}
+	return out
 }
 
 // dropDefaultConflicts removes "conflicting values" errors on paths that
@@ -306,10 +344,25 @@ func explainIncomplete(msg string) string {
 	}
 	for def, re := range schemaBounds() {
 		if strings.Contains(m[1], strconv.Quote(re)) {
-			return "required field is missing (it " + boundHints[def] + ")"
+			return missingMsg + " (it " + boundHints[def] + ")"
 		}
 	}
-	return "required field is missing"
+	return missingMsg
+}
+
+const missingMsg = "required field is missing"
+
+func selectorPath(elems []string) cue.Path {
+	sels := make([]cue.Selector, 0, len(elems))
+	for _, el := range elems {
+		if isIndex(el) {
+			i, _ := strconv.Atoi(el)
+			sels = append(sels, cue.Index(i))
+		} else {
+			sels = append(sels, cue.Str(el))
+		}
+	}
+	return cue.MakePath(sels...)
 }
 
 // placeErrors gives errors without a position in the user's files the
@@ -320,17 +373,18 @@ func placeErrors(errs Errors, root cue.Value) {
 		if e.Pos.IsValid() || len(e.elems) < 2 || e.elems[0] != Field {
 			continue
 		}
-		for n := len(e.elems) - 1; n >= 1; n-- {
-			sels := make([]cue.Selector, 0, n-1)
-			for _, el := range e.elems[1:n] {
-				if isIndex(el) {
-					i, _ := strconv.Atoi(el)
-					sels = append(sels, cue.Index(i))
-				} else {
-					sels = append(sels, cue.Str(el))
-				}
+		if rest, ok := strings.CutPrefix(e.Msg, missingMsg); ok {
+			// CUE reports a field the user wrote but that resolves to no
+			// value (only a type, or a reference cycle such as a: b, b: a)
+			// as it does a missing one: tell them apart.
+			if p := userPos(root.LookupPath(selectorPath(e.elems[1:]))); p.IsValid() {
+				e.Pos = p
+				e.Msg = "has no concrete value: it is only a type, or references that never resolve to a value (a cycle such as a: b, b: a)" + rest
+				continue
 			}
-			if p := userPos(root.LookupPath(cue.MakePath(sels...))); p.IsValid() {
+		}
+		for n := len(e.elems) - 1; n >= 1; n-- {
+			if p := userPos(root.LookupPath(selectorPath(e.elems[1:n]))); p.IsValid() {
 				e.Pos = p
 				break
 			}
