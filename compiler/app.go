@@ -27,10 +27,10 @@ type renderedApp struct {
 // renderApp renders an app's chart twice, so that output which changes
 // between runs (randAlphaNum, now, genCA...) is caught instead of bundled,
 // then applies the app's patches and checks its Secrets.
-func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache) (*renderedApp, error) {
-	ch, err := helm.Load(s.Path(a.Chart.Path))
+func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet) (*renderedApp, error) {
+	ch, err := remote.load(s, a)
 	if err != nil {
-		return nil, appError(a, "chart.path", "%v", err)
+		return nil, err
 	}
 	values, err := appValues(s, a)
 	if err != nil {
@@ -122,9 +122,13 @@ func appValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
 		if err != nil {
 			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "reading values file: %v", err)
 		}
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "values file %s: %v", f, err)
+		var doc any
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "values file %s is not valid YAML: %v", f, err)
+		}
+		m, ok := doc.(map[string]any)
+		if doc != nil && !ok {
+			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "values file %s must be a YAML mapping (key: value), not a %s", f, yamlKind(doc))
 		}
 		mergeValues(merged, m)
 	}
@@ -272,4 +276,18 @@ func (r *renderedApp) namespaces() []string {
 		}
 	}
 	return sortedKeys(set)
+}
+
+func yamlKind(v any) string {
+	switch v.(type) {
+	case []any:
+		return "list"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case float64, int, int64:
+		return "number"
+	}
+	return fmt.Sprintf("%T", v)
 }
