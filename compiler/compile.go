@@ -18,6 +18,7 @@ import (
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler/argocd"
+	"github.com/galley-dev/galley/compiler/charts"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	Environment string
 	// Progress, when set, is told as each app finishes.
 	Progress func(Event)
+	// Charts says how remote charts (oci, repository) are read through
+	// galley.lock: cache, credentials, offline, updating the lock.
+	Charts charts.Options
 }
 
 // Event reports progress on one app.
@@ -76,7 +80,11 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	apps, err := renderApps(ctx, s, o)
+	remote, err := charts.Prepare(ctx, s, o.Charts)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := renderApps(ctx, s, o, remote)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +165,7 @@ func environmentAnnotation(s *stack.Stack) map[string]string {
 
 // renderApps renders every app, at most Jobs at a time, and reports the
 // errors of all of them rather than stopping at the first.
-func renderApps(ctx context.Context, s *stack.Stack, o Options) ([]*renderedApp, error) {
+func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet) ([]*renderedApp, error) {
 	jobs := o.Jobs
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
@@ -174,7 +182,7 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options) ([]*renderedApp,
 				return err
 			}
 			start := time.Now()
-			r, err := renderApp(gctx, s, a, cache)
+			r, err := renderApp(gctx, s, a, cache, remote)
 			out[i], errs[i] = r, err
 			if o.Progress != nil {
 				ev := Event{App: a.Name, Duration: time.Since(start), Err: err}

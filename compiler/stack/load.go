@@ -49,7 +49,12 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 	insts := load.Instances([]string{".", galleycue.ModulePath}, cfg)
 	for _, inst := range insts {
 		if inst.Err != nil {
-			return nil, fromCUE(inst.Err).sort()
+			errs := fromCUE(inst.Err)
+			for _, e := range errs {
+				// A load error's path is an import path, not a field.
+				e.Path, e.elems = "", nil
+			}
+			return nil, errs.sort()
 		}
 	}
 	cctx := cuecontext.New()
@@ -271,9 +276,7 @@ func (s *Stack) checkApp(a *App) Errors {
 				"app %s depends on %q, %s", a.Name, dep, s.notANode()))
 		}
 	}
-	if _, err := os.Stat(s.Path(a.Chart.Path)); err != nil {
-		errs = append(errs, a.errAt("chart.path", "chart %s not found (paths are relative to the stack directory %s)", a.Chart.Path, s.Dir))
-	}
+	errs = append(errs, s.checkChart(a)...)
 	for i, f := range a.ValuesFiles {
 		if _, err := os.Stat(s.Path(f)); err != nil {
 			errs = append(errs, a.errAt(fmt.Sprintf("valuesFiles[%d]", i), "values file %s not found (paths are relative to the stack directory %s)", f, s.Dir))

@@ -74,11 +74,36 @@ func (s *Stack) Path(p string) string {
 	return filepath.Join(s.Dir, p)
 }
 
-// Chart says where an app's chart comes from.
+// Chart says where an app's chart comes from: exactly one of Path, OCI
+// and Repository is set (Load checks it).
 type Chart struct {
 	// Path is as written in the stack, relative to Stack.Dir.
-	Path string `json:"path"`
+	Path string `json:"path,omitempty"`
+	// OCI is oci://<registry>/<repository>/<chart>, without a tag.
+	OCI string `json:"oci,omitempty"`
+	// Repository is the URL of a classic Helm repository (its index.yaml
+	// is below it) and Name the chart in it.
+	Repository string `json:"repository,omitempty"`
+	Name       string `json:"name,omitempty"`
+	// Version is an exact version or a semantic version range, for OCI
+	// and Repository charts.
+	Version string       `json:"version,omitempty"`
+	Verify  *ChartVerify `json:"verify,omitempty"`
 }
+
+// ChartVerify says what must have signed a remote chart. Paths are as
+// written in the stack, relative to Stack.Dir.
+type ChartVerify struct {
+	// Key is a cosign public key (OCI charts).
+	Key string `json:"key,omitempty"`
+	// Keyring is a GnuPG public keyring for Helm provenance files
+	// (repository charts).
+	Keyring string `json:"keyring,omitempty"`
+}
+
+// Remote says whether the chart comes from a registry or a repository
+// rather than from the stack's own files.
+func (c Chart) Remote() bool { return c.OCI != "" || c.Repository != "" }
 
 // Patch is a Kustomize patch; Patch holds a strategic merge patch (a map) or
 // a JSON 6902 patch (a list of operations).

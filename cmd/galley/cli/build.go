@@ -13,11 +13,14 @@ import (
 )
 
 type buildOptions struct {
-	env     string
-	noCache bool
-	out     string
-	output  outputFlag
-	jobs    int
+	chartFlags
+	updateLock bool
+	offline    bool
+	env        string
+	noCache    bool
+	out        string
+	output     outputFlag
+	jobs       int
 }
 
 // buildResult is `bundle build --output json`.
@@ -59,7 +62,10 @@ the current time. A failed build leaves the output directory as it was.`,
 				}
 				cacheDir = d
 			}
+			chartOpts := chartOptions(env, o.plainHTTP)
+			chartOpts.UpdateLock, chartOpts.Offline = o.updateLock, o.offline
 			res, err := compiler.Compile(c.Context(), args[0], compiler.Options{
+				Charts:        chartOpts,
 				CacheDir:      cacheDir,
 				GalleyVersion: Version(),
 				Environment:   o.env,
@@ -76,6 +82,10 @@ the current time. A failed build leaves the output directory as it was.`,
 				if o.env != "" {
 					out += "-" + o.env
 				}
+			}
+			// Interrupted once the build is done: write nothing either.
+			if err := c.Context().Err(); err != nil {
+				return err
 			}
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return fmt.Errorf("writing bundle: %w", err)
@@ -113,6 +123,9 @@ the current time. A failed build leaves the output directory as it was.`,
 	c.Flags().StringVar(&o.env, "env", "", "build for this environment of the stack (its overlay is unified into the stack)")
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once (default: the number of CPUs)")
+	o.register(c.Flags())
+	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "resolve remote charts galley.lock lacks or has stale entries for, and update it, instead of failing")
+	c.Flags().BoolVar(&o.offline, "offline", false, "never use the network: every remote chart must be vendored or in the chart cache")
 	c.Flags().BoolVar(&o.noCache, "no-cache", false, "render every chart, ignoring and not filling the render cache ($GALLEY_CACHE_DIR, default in the user cache directory)")
 	return c
 }
