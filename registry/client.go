@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
-	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -28,9 +29,17 @@ type Options struct {
 	CredentialStore credentials.Store
 	// UserAgent is sent with every request; empty means oras-go's.
 	UserAgent string
-	// HTTPClient carries the requests; nil means oras-go's retrying client
-	// (retries on 5xx, 429 and dropped connections, with backoff).
+	// HTTPClient carries the requests; nil means one with the
+	// RetryOptions.ResponseTimeout. It should not retry on its own: the
+	// Client retries whole steps (see RetryOptions).
 	HTTPClient *http.Client
+	// Retry says how failures that may pass are retried, and bounds the
+	// time of every operation; the zero value is DefaultRetryOptions.
+	Retry RetryOptions
+	// MaxLayerSize is the largest layer Pull downloads, checked against
+	// the manifest before any byte of the layer is read; 0 means
+	// bundles.MaxLayerSize.
+	MaxLayerSize int64
 	// Progress, when set, is told how transfers of blobs advance.
 	Progress func(Progress)
 }
@@ -49,27 +58,29 @@ type Progress struct {
 // Client pushes and pulls galley bundles and their signatures. It is safe
 // for concurrent use.
 type Client struct {
-	opts   Options
-	client *auth.Client
+	opts      Options
+	retryOpts RetryOptions
+	client    *auth.Client
 	// sentCredentials records whether a credential was ever offered, so a
 	// 401 can say "rejected" rather than "wants credentials".
 	sentCredentials atomic.Bool
+	// seen holds the forms of every credential offered, to remove them
+	// from errors (see redact).
+	mu   sync.Mutex
+	seen []string
 }
 
 // New returns a Client.
 func New(opts Options) *Client {
-	c := &Client{opts: opts}
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = retry.NewClient()
-	}
+	c := &Client{opts: opts, retryOpts: opts.Retry.withDefaults()}
 	c.client = &auth.Client{
-		Client: hc,
+		Client: httpClient(opts.HTTPClient, c.retryOpts),
 		Cache:  auth.NewCache(),
 		Credential: func(ctx context.Context, hostport string) (auth.Credential, error) {
 			cred, err := c.credential(ctx, hostport)
 			if err == nil && cred != auth.EmptyCredential {
 				c.sentCredentials.Store(true)
+				c.remember(cred)
 			}
 			return cred, err
 		},
@@ -78,6 +89,27 @@ func New(opts Options) *Client {
 		c.client.SetUserAgent(opts.UserAgent)
 	}
 	return c
+}
+
+func (c *Client) remember(cred auth.Credential) {
+	forms := append(secretForms(cred.Username, cred.Password), cred.RefreshToken, cred.AccessToken)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range forms {
+		if f != "" && !slices.Contains(c.seen, f) {
+			c.seen = append(c.seen, f)
+		}
+	}
+	// Longest first, so no secret is left half-replaced by a shorter one
+	// it contains.
+	slices.SortStableFunc(c.seen, func(a, b string) int { return len(b) - len(a) })
+}
+
+// secrets returns the credentials to keep out of errors.
+func (c *Client) secrets() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append(secretForms(c.opts.Username, c.opts.Password), c.seen...)
 }
 
 func (c *Client) credential(ctx context.Context, hostport string) (auth.Credential, error) {
@@ -114,7 +146,7 @@ func (c *Client) fail(op string, ref Reference, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &Error{Op: op, Ref: ref.Name(), Err: redact(err, c.opts.Password)}
+	return &Error{Op: op, Ref: ref.Name(), Err: redact(err, c.secrets())}
 }
 
 func (c *Client) progress(p Progress) {

@@ -12,5 +12,10 @@
 // ErrUnauthorized, ErrDenied, ErrRepositoryNotFound, ErrNotFound,
 // ErrDigestMismatch, ErrNotSigned, ...). They never contain credentials.
 //
+// Failures that may pass (5xx, 429, dropped connections, timeouts) are
+// retried per step with backoff, honouring Retry-After, and every
+// operation is bounded in time (see RetryOptions); giving up is a
+// *RetryError naming the last cause.
+//
 // Plain HTTP is used only when Options.PlainHTTP says so.
 package registry

@@ -3,11 +3,14 @@ package registry
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"oras.land/oras-go/v2/errdef"
@@ -69,8 +72,8 @@ func (e *cleanError) Unwrap() []error { return []error{e.kind, e.cause} }
 // ("tag 1.4.0", "blob sha256:..."), for 404s. Errors it does not recognise
 // pass through unchanged.
 func (c *Client) classify(err error, ref Reference, what string) error {
-	if err == nil {
-		return nil
+	if err == nil || isClassified(err) {
+		return err
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
@@ -88,6 +91,17 @@ func (c *Client) classify(err error, ref Reference, what string) error {
 		return &cleanError{msg, ErrUnreachable, err}
 	}
 	return err
+}
+
+// isClassified says whether err has been through classify already: a
+// second pass would drop what the first one added.
+func isClassified(err error) bool {
+	var (
+		clean  *cleanError
+		status *statusError
+		re     *RetryError
+	)
+	return errors.As(err, &clean) || errors.As(err, &status) || errors.As(err, &re)
 }
 
 func (c *Client) classifyStatus(err error, status int, codes []string, ref Reference, what string) error {
@@ -112,10 +126,20 @@ func (c *Client) classifyStatus(err error, status int, codes []string, ref Refer
 	if len(codes) > 0 {
 		var resp *errcode.ErrorResponse
 		errors.As(err, &resp)
-		return fmt.Errorf("%s: HTTP %d: %s", what, status, resp.Errors.Error())
+		return &statusError{fmt.Sprintf("%s: HTTP %d: %s", what, status, resp.Errors.Error()), err}
 	}
-	return fmt.Errorf("%s: HTTP %d %s from %s", what, status, http.StatusText(status), ref.Registry)
+	return &statusError{fmt.Sprintf("%s: HTTP %d %s from %s", what, status, http.StatusText(status), ref.Registry), err}
 }
+
+// statusError is an HTTP answer classify has no sentinel for. It keeps
+// the original error reachable, so the status decides whether to retry.
+type statusError struct {
+	msg   string
+	cause error
+}
+
+func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Unwrap() error { return e.cause }
 
 func codes(resp *errcode.ErrorResponse) []string {
 	var cs []string
@@ -153,12 +177,14 @@ func unreachable(err error, host string) (string, bool) {
 		return fmt.Sprintf("registry %s unreachable: %s", host, why), true
 	case errors.As(err, &urlErr) && urlErr.Timeout():
 		return fmt.Sprintf("registry %s unreachable: timed out", host), true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &urlErr) && errors.Is(urlErr.Err, io.EOF):
+		return fmt.Sprintf("registry %s unreachable: it dropped the connection", host), true
 	}
 	return "", false
 }
 
-// redacted replaces every occurrence of secret in err's message; it is the
-// last guard, for registries that echo what they were sent.
+// redacted is an error whose message had secrets removed; it is the last
+// guard, for registries and gateways that echo what they were sent.
 type redacted struct {
 	msg string
 	err error
@@ -167,9 +193,43 @@ type redacted struct {
 func (e *redacted) Error() string { return e.msg }
 func (e *redacted) Unwrap() error { return e.err }
 
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+// authValue matches the value of an Authorization header quoted in a
+// message, whoever's credentials it carries.
+var authValue = regexp.MustCompile(`(?i)\b(basic|bearer)(\s+)[A-Za-z0-9._~+/=-]{6,}`)
+
+// redact replaces every occurrence of the secrets, and of anything shaped
+// like an Authorization header value, in err's message by "***".
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	out := msg
+	for _, s := range secrets {
+		if s != "" {
+			out = strings.ReplaceAll(out, s, "***")
+		}
+	}
+	out = authValue.ReplaceAllString(out, "$1$2***")
+	if out == msg {
 		return err
 	}
-	return &redacted{strings.ReplaceAll(err.Error(), secret, "***"), err}
+	return &redacted{out, err}
+}
+
+// secretForms returns what a credential may look like on the wire: the
+// password or token itself and the base64 of user:password (a Basic
+// Authorization header), longest first.
+func secretForms(user, pass string) []string {
+	if pass == "" {
+		return nil
+	}
+	userpass := user + ":" + pass
+	return []string{
+		base64.StdEncoding.EncodeToString([]byte(userpass)),
+		// Unpadded, it is also a prefix of the padded form cut short.
+		base64.RawStdEncoding.EncodeToString([]byte(userpass)),
+		base64.RawURLEncoding.EncodeToString([]byte(userpass)),
+		pass,
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type Version struct {
 // sign instead. It fetches each tagged manifest for its digest and created
 // time.
 func (c *Client) ListVersions(ctx context.Context, ref Reference) ([]Version, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	vs, err := c.listVersions(ctx, ref)
 	return vs, c.fail("list", ref.WithTag(""), err)
 }
@@ -53,8 +56,16 @@ func (c *Client) listVersions(ctx context.Context, ref Reference) ([]Version, er
 		return nil, err
 	}
 	var all []string
-	if err := repo.Tags(ctx, "", func(ts []string) error { all = append(all, ts...); return nil }); err != nil {
-		return nil, c.classify(err, ref, "repository")
+	err = c.retry(ctx, func(ctx context.Context) error {
+		all = nil
+		return c.classify(repo.Tags(ctx, "", func(ts []string) error { all = append(all, ts...); return nil }), ref, "repository")
+	})
+	if err != nil {
+		var re *RetryError
+		if errors.As(err, &re) {
+			err = fmt.Errorf("listing tags: %w", err)
+		}
+		return nil, err
 	}
 	sigTags := map[string]bool{}
 	type entry struct {

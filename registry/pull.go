@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
@@ -14,6 +15,8 @@ import (
 // Resolve returns the descriptor of the manifest ref names (its tag, or its
 // digest when it has one).
 func (c *Client) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	desc, err := c.resolve(ctx, ref)
 	return desc, c.fail("resolve", ref, err)
 }
@@ -26,19 +29,27 @@ func (c *Client) resolve(ctx context.Context, ref Reference) (ocispec.Descriptor
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := repo.Manifests().Resolve(ctx, ref.reference())
-	if err != nil {
-		return ocispec.Descriptor{}, c.notFound(ctx, repo, ref, err)
-	}
-	return desc, nil
+	var desc ocispec.Descriptor
+	err = c.retry(ctx, func(ctx context.Context) error {
+		d, err := repo.Manifests().Resolve(ctx, ref.reference())
+		if err != nil {
+			return c.notFound(ctx, repo, ref, err)
+		}
+		desc = d
+		return nil
+	})
+	return desc, err
 }
 
 // Pull downloads the bundle ref names and checks it all: the manifest and
 // every blob against their digests and sizes (a *bundles.DigestMismatchError
 // otherwise), the manifest against bundles.Validate, and the sizes against
-// bundles.MaxManifestSize and bundles.MaxLayerSize before reading. It holds
-// the bundle in memory and writes nothing.
+// bundles.MaxManifestSize and Options.MaxLayerSize before reading. It holds
+// the bundle in memory and writes nothing. A download cut short is tried
+// again (see RetryOptions).
 func (c *Client) Pull(ctx context.Context, ref Reference) (*bundles.Bundle, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	b, err := c.pull(ctx, ref)
 	return b, c.fail("pull", ref, err)
 }
@@ -63,7 +74,11 @@ func (c *Client) pull(ctx context.Context, ref Reference) (*bundles.Bundle, erro
 	if err != nil {
 		return nil, err
 	}
-	layer, err := c.fetchBlob(ctx, repo, ref, "layer", m.Layers[0], bundles.MaxLayerSize)
+	limit := c.opts.MaxLayerSize
+	if limit <= 0 {
+		limit = bundles.MaxLayerSize
+	}
+	layer, err := c.fetchBlob(ctx, repo, ref, "layer", m.Layers[0], limit)
 	if err != nil {
 		return nil, err
 	}
@@ -88,19 +103,34 @@ func (c *Client) pull(ctx context.Context, ref Reference) (*bundles.Bundle, erro
 // fetchManifest GETs the manifest ref names and checks it against the
 // digest: ref's own when it has one, else the one the registry announced.
 func (c *Client) fetchManifest(ctx context.Context, repo *remote.Repository, ref Reference) ([]byte, ocispec.Descriptor, error) {
-	desc, rc, err := repo.Manifests().FetchReference(ctx, ref.reference())
+	var (
+		manifest []byte
+		desc     ocispec.Descriptor
+	)
+	err := c.retry(ctx, func(ctx context.Context) error {
+		var (
+			rc  io.ReadCloser
+			err error
+		)
+		desc, rc, err = repo.Manifests().FetchReference(ctx, ref.reference())
+		if err != nil {
+			return c.notFound(ctx, repo, ref, err)
+		}
+		defer rc.Close()
+		if ref.Digest != "" && desc.Digest != ref.Digest {
+			return &cleanError{fmt.Sprintf("asked for manifest %s, the registry answered with %s", ref.Digest, desc.Digest), ErrDigestMismatch, nil}
+		}
+		if desc.Size > bundles.MaxManifestSize {
+			return &cleanError{fmt.Sprintf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, bundles.MaxManifestSize), ErrTooLarge, nil}
+		}
+		manifest, err = c.readVerified(rc, "pull", "manifest", desc)
+		return c.classifyRead(err, ref)
+	})
 	if err != nil {
-		return nil, desc, c.notFound(ctx, repo, ref, err)
-	}
-	defer rc.Close()
-	if ref.Digest != "" && desc.Digest != ref.Digest {
-		return nil, desc, &cleanError{fmt.Sprintf("asked for manifest %s, the registry answered with %s", ref.Digest, desc.Digest), ErrDigestMismatch, nil}
-	}
-	if desc.Size > bundles.MaxManifestSize {
-		return nil, desc, &cleanError{fmt.Sprintf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, bundles.MaxManifestSize), ErrTooLarge, nil}
-	}
-	manifest, err := c.readVerified(rc, "pull", "manifest", desc)
-	if err != nil {
+		var re *RetryError
+		if errors.As(err, &re) {
+			err = fmt.Errorf("fetching manifest %s: %w", ref.reference(), err)
+		}
 		return nil, desc, err
 	}
 	return manifest, desc, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/galley-dev/galley/bundles"
 )
@@ -50,6 +51,8 @@ type TagUpdate struct {
 // ref's digest, if any, must be b's. Tags are checked with ValidateTag
 // before anything is sent.
 func (c *Client) Push(ctx context.Context, b *bundles.Bundle, ref Reference, tags ...string) (*PushResult, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	res, err := c.push(ctx, b, ref, tags)
 	return res, c.fail("push", ref, err)
 }
@@ -100,36 +103,82 @@ func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, ext
 		}
 	}
 
-	exists, err := repo.Manifests().Exists(ctx, b.Descriptor)
+	pushed, err := c.pushManifest(ctx, repo, ref, b)
 	if err != nil {
-		return nil, c.during("checking", "manifest", ref, b.Descriptor, err)
+		return nil, err
 	}
-	if !exists {
-		r := c.progressReader(bytes.NewReader(b.Manifest), "push", "manifest", b.Descriptor)
-		if err := repo.Manifests().Push(ctx, b.Descriptor, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-			return nil, c.during("uploading", "manifest", ref, b.Descriptor, err)
-		}
+	if pushed {
 		res.ManifestPushed = true
 		res.BytesPushed += b.Descriptor.Size
 	}
 
 	for _, tag := range tags {
-		u := TagUpdate{Tag: tag}
+		u, err := c.pushTag(ctx, repo, ref, b, tag)
+		if err != nil {
+			return nil, err
+		}
+		res.Tags = append(res.Tags, u)
+	}
+	return res, nil
+}
+
+// pushManifest uploads b's manifest by digest unless the repository has
+// it, and reports whether it did.
+func (c *Client) pushManifest(ctx context.Context, repo *remote.Repository, ref Reference, b *bundles.Bundle) (bool, error) {
+	var exists bool
+	err := c.retry(ctx, func(ctx context.Context) error {
+		var err error
+		exists, err = repo.Manifests().Exists(ctx, b.Descriptor)
+		return c.classify(err, ref, "manifest "+b.Digest().String())
+	})
+	if err != nil {
+		return false, c.during("checking", "manifest", ref, b.Descriptor, err)
+	}
+	if exists {
+		return false, nil
+	}
+	err = c.retry(ctx, func(ctx context.Context) error {
+		r := c.progressReader(bytes.NewReader(b.Manifest), "push", "manifest", b.Descriptor)
+		if err := repo.Manifests().Push(ctx, b.Descriptor, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return c.classify(err, ref, "manifest "+b.Digest().String())
+		}
+		return nil
+	})
+	if err != nil {
+		return false, c.during("uploading", "manifest", ref, b.Descriptor, err)
+	}
+	return true, nil
+}
+
+// pushTag points tag at b's manifest unless it names it already. Writing
+// a tag again is harmless, so a try whose answer was lost is simply
+// repeated.
+func (c *Client) pushTag(ctx context.Context, repo *remote.Repository, ref Reference, b *bundles.Bundle, tag string) (TagUpdate, error) {
+	u := TagUpdate{Tag: tag}
+	err := c.retry(ctx, func(ctx context.Context) error {
+		u.Previous = ""
 		cur, err := repo.Manifests().Resolve(ctx, tag)
 		switch {
 		case err == nil:
 			u.Previous = cur.Digest
 		case errors.Is(err, errdef.ErrNotFound):
 		default:
-			return nil, fmt.Errorf("resolving tag %s: %w", tag, c.classify(err, ref, "tag "+tag))
+			return c.classify(err, ref, "tag "+tag)
 		}
-		if u.Previous != d {
-			if err := repo.Manifests().PushReference(ctx, b.Descriptor, bytes.NewReader(b.Manifest), tag); err != nil {
-				return nil, fmt.Errorf("tagging %s: %w", tag, c.classify(err, ref, "tag "+tag))
-			}
-			u.Changed = true
-		}
-		res.Tags = append(res.Tags, u)
+		return nil
+	})
+	if err != nil {
+		return u, fmt.Errorf("resolving tag %s: %w", tag, err)
 	}
-	return res, nil
+	if u.Previous == b.Digest() {
+		return u, nil
+	}
+	err = c.retry(ctx, func(ctx context.Context) error {
+		return c.classify(repo.Manifests().PushReference(ctx, b.Descriptor, bytes.NewReader(b.Manifest), tag), ref, "tag "+tag)
+	})
+	if err != nil {
+		return u, fmt.Errorf("tagging %s: %w", tag, err)
+	}
+	u.Changed = true
+	return u, nil
 }

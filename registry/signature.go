@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,6 +60,8 @@ func (c *Client) Sign(ctx context.Context, ref Reference, d digest.Digest, s sig
 // with v over the same payload, nothing is pushed. Signing first and
 // pushing second lets a caller fail on a bad key before uploading a bundle.
 func (c *Client) PushSignature(ctx context.Context, ref Reference, d digest.Digest, sig sign.Signature, v signature.Verifier) (*SignResult, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	res, err := c.pushSignature(ctx, ref, d, sig, v)
 	return res, c.fail("sign", ref.WithDigest(d), err)
 }
@@ -107,8 +110,11 @@ func (c *Client) pushSignature(ctx context.Context, ref Reference, d digest.Dige
 			return nil, err
 		}
 	}
-	if err := repo.Manifests().PushReference(ctx, art.ManifestDescriptor, bytes.NewReader(art.Manifest), tag); err != nil {
-		return nil, fmt.Errorf("tagging %s: %w", tag, c.classify(err, ref, "tag "+tag))
+	err = c.retry(ctx, func(ctx context.Context) error {
+		return c.classify(repo.Manifests().PushReference(ctx, art.ManifestDescriptor, bytes.NewReader(art.Manifest), tag), ref, "tag "+tag)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tagging %s: %w", tag, err)
 	}
 	return res, nil
 }
@@ -127,6 +133,8 @@ type Verified struct {
 // signature tag, and with the sign package's errors (sign.ErrSignatureMismatch,
 // sign.ErrDigestMismatch, ...) when no signature holds.
 func (c *Client) Verify(ctx context.Context, ref Reference, v signature.Verifier) (*Verified, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	res, err := c.verify(ctx, ref, v)
 	return res, c.fail("verify", ref, err)
 }
@@ -162,6 +170,8 @@ func (c *Client) verify(ctx context.Context, ref Reference, v signature.Verifier
 // Signatures returns the number of cosign signatures stored for the manifest
 // d in ref's repository, 0 when it has none. It checks none of them.
 func (c *Client) Signatures(ctx context.Context, ref Reference, d digest.Digest) (int, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
 	repo, err := c.repository(ref)
 	if err != nil {
 		return 0, c.fail("signatures", ref.WithDigest(d), err)
@@ -181,23 +191,38 @@ func (c *Client) Signatures(ctx context.Context, ref Reference, d digest.Digest)
 // there is none.
 func (c *Client) fetchSignatures(ctx context.Context, repo *remote.Repository, ref Reference, d digest.Digest) (*sign.Artifact, error) {
 	tag := sign.SignatureTag(d)
-	desc, rc, err := repo.Manifests().FetchReference(ctx, tag)
-	if errors.Is(err, errdef.ErrNotFound) {
-		return nil, &cleanError{fmt.Sprintf("%s has no signature in %s (no tag %s)", d, ref.Repo(), tag), ErrNotSigned, err}
-	}
-	if err != nil {
-		err = c.classify(err, ref, "tag "+tag)
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRepositoryNotFound) {
-			return nil, &cleanError{fmt.Sprintf("%s has no signature in %s (no tag %s)", d, ref.Repo(), tag), ErrNotSigned, err}
+	var (
+		manifest []byte
+		desc     ocispec.Descriptor
+	)
+	err := c.retry(ctx, func(ctx context.Context) error {
+		var (
+			rc  io.ReadCloser
+			err error
+		)
+		desc, rc, err = repo.Manifests().FetchReference(ctx, tag)
+		if errors.Is(err, errdef.ErrNotFound) {
+			return &cleanError{fmt.Sprintf("%s has no signature in %s (no tag %s)", d, ref.Repo(), tag), ErrNotSigned, err}
 		}
-		return nil, err
-	}
-	defer rc.Close()
-	if desc.Size > maxSignatureManifestSize {
-		return nil, &cleanError{fmt.Sprintf("signature manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, maxSignatureManifestSize), ErrTooLarge, nil}
-	}
-	manifest, err := c.readVerified(rc, "pull", "signature manifest", desc)
+		if err != nil {
+			err = c.classify(err, ref, "tag "+tag)
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrRepositoryNotFound) {
+				return &cleanError{fmt.Sprintf("%s has no signature in %s (no tag %s)", d, ref.Repo(), tag), ErrNotSigned, err}
+			}
+			return err
+		}
+		defer rc.Close()
+		if desc.Size > maxSignatureManifestSize {
+			return &cleanError{fmt.Sprintf("signature manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, maxSignatureManifestSize), ErrTooLarge, nil}
+		}
+		manifest, err = c.readVerified(rc, "pull", "signature manifest", desc)
+		return c.classifyRead(err, ref)
+	})
 	if err != nil {
+		var re *RetryError
+		if errors.As(err, &re) {
+			err = fmt.Errorf("fetching signature tag %s: %w", tag, err)
+		}
 		return nil, err
 	}
 	var m ocispec.Manifest

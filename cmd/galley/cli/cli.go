@@ -58,6 +58,10 @@ type Env struct {
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal cancels ctx: the command stops and leaves what it
+	// writes as it was (outputs appear by rename, or not at all). Then
+	// the default handling is back, so a second Ctrl-C kills at once.
+	context.AfterFunc(ctx, stop)
 	cwd, _ := os.Getwd()
 	return Run(ctx, os.Args[1:], Env{
 		Stdin:       os.Stdin,
@@ -71,6 +75,8 @@ func Main() int {
 
 // Run runs galley with args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) int {
+	stderr := &lineTracker{w: env.Stderr}
+	env.Stderr = stderr
 	root := newRootCmd(&env)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
@@ -80,6 +86,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		return ExitOK
 	}
+	stderr.endLine()
 	var ue *usageError
 	var ee *exitError
 	switch {
@@ -118,6 +125,7 @@ deploy from a registry.`,
 		newSchemaCmd(env),
 		newVersionCmd(env),
 		newKeyCmd(env),
+		newLockCmd(env), newVendorCmd(env),
 	)
 	return root
 }
@@ -131,6 +139,8 @@ func newBundleCmd(env *Env) *cobra.Command {
 	}
 	c.AddCommand(newBuildCmd(env), newPushCmd(env), newPullCmd(env), newListCmd(env), newInspectCmd(env), newVerifyCmd(env))
 	c.AddCommand(newDiffCmd(env))
+	c.AddCommand(newPromoteCmd(env))
+	c.AddCommand(newExportCmd(env), newImportCmd(env), newImagesCmd(env))
 	return c
 }
 

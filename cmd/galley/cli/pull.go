@@ -15,6 +15,7 @@ import (
 
 type pullOptions struct {
 	registryFlags
+	limitFlags
 	out    string
 	key    string
 	output outputFlag
@@ -41,7 +42,9 @@ directories only, no path leaving <dir>, no links, within size limits.
 
 With --key (a cosign public key file or KMS URI) the signature is checked
 first, and the exact digest it signs is what gets downloaded: an unsigned
-or wrongly signed bundle is refused before anything is unpacked.`,
+or wrongly signed bundle is refused before anything is unpacked.
+
+` + limitsHelp,
 		Args: exactArgs(1, "a reference"),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
@@ -58,6 +61,7 @@ or wrongly signed bundle is refused before anything is unpacked.`,
 			if err := checkEmptyDir(o.out); err != nil {
 				return err
 			}
+			o.registryFlags.maxLayerSize = int64(o.maxLayer)
 			client, err := o.client(env)
 			if err != nil {
 				return err
@@ -78,7 +82,10 @@ or wrongly signed bundle is refused before anything is unpacked.`,
 			if err != nil {
 				return err
 			}
-			if err := bundles.Untar(bytes.NewReader(b.Layer), o.out, bundles.DefaultLimits); err != nil {
+			if err := bundles.Untar(ctxReader{ctx, bytes.NewReader(b.Layer)}, o.out, o.limits()); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
 				return fmt.Errorf("unpacking %s into %s: %w", b.Digest(), o.out, err)
 			}
 			r.Digest = b.Digest().String()
@@ -97,6 +104,7 @@ or wrongly signed bundle is refused before anything is unpacked.`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
+	o.limitFlags.register(c.Flags())
 	c.Flags().StringVarP(&o.out, "out", "o", "", "directory to unpack into (must not exist or be empty)")
 	c.Flags().StringVar(&o.key, "key", "", "refuse the bundle unless signed by this cosign public key file or KMS URI")
 	c.Flags().Var(&o.output, "output", "output format: text or json")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -20,12 +21,17 @@ type registryFlags struct {
 	plainHTTP     bool
 	username      string
 	passwordStdin bool
+	timeout       time.Duration
+	// maxLayerSize is the --max-layer-size of the commands with
+	// limitFlags, which set it before calling client; 0 means the default.
+	maxLayerSize int64
 }
 
 func (f *registryFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.plainHTTP, "plain-http", false, "talk plain HTTP instead of HTTPS (local test registries only)")
 	fs.StringVar(&f.username, "username", "", "registry username (default: the Docker config and its credential helpers)")
 	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the registry password from stdin")
+	fs.DurationVar(&f.timeout, "timeout", registry.DefaultRetryOptions.MaxTime, "give up on each registry operation after this long, retries included (failures that may pass, such as 5xx answers and dropped connections, are retried until then)")
 }
 
 // maxPasswordSize bounds what --password-stdin reads: tokens are long, not
@@ -36,9 +42,11 @@ const maxPasswordSize = 64 << 10
 // from stdin, or else the Docker config's credentials.
 func (f *registryFlags) client(env *Env) (*registry.Client, error) {
 	opts := registry.Options{
-		PlainHTTP: f.plainHTTP,
-		UserAgent: "galley/" + Version(),
-		Progress:  transferProgress(env),
+		PlainHTTP:    f.plainHTTP,
+		UserAgent:    "galley/" + Version(),
+		Progress:     transferProgress(env),
+		Retry:        registry.RetryOptions{MaxTime: f.timeout},
+		MaxLayerSize: f.maxLayerSize,
 	}
 	switch {
 	case f.passwordStdin && f.username == "":
