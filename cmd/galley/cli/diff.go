@@ -9,11 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/bundles/diff"
+	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/registry"
 )
 
 // Exit codes of bundle diff, which differ from the other commands': a
@@ -25,8 +28,11 @@ const (
 )
 
 type diffOptions struct {
+	registryFlags
 	output diffOutput
 	color  colorFlag
+	env    string
+	key    string
 }
 
 func newDiffCmd(env *Env) *cobra.Command {
@@ -46,6 +52,11 @@ Each side is one of:
   an OCI layout directory as bundle build writes it; <dir>:<tag> or
                           <dir>@<digest> picks one of several bundles in it
   a bundle directory      the files of a bundle, as bundle pull unpacks them
+  a registry reference    oci://<registry>/<repo>:<tag> or @<digest>, pulled
+                          into memory and checked against its digests; with
+                          --key its cosign signature must verify first
+
+--env builds the stack directories for one of their environments.
 
 --output text (colour when on a terminal), markdown (for a pull-request
 comment) or json.
@@ -56,6 +67,9 @@ missing or unreadable bundle, a bad command line).`,
 		// A usage error exits with 2 (ExitUsage), as diff's other errors.
 		Args: exactArgs(2, "two bundles: <a> <b>"),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkDiffFlags(o, args); err != nil {
+				return err
+			}
 			code, err := runDiff(c.Context(), env, o, args[0], args[1])
 			if err != nil {
 				return &exitError{code: diffFailed, err: err}
@@ -68,15 +82,47 @@ missing or unreadable bundle, a bad command line).`,
 	}
 	c.Flags().Var(&o.output, "output", "output format: text, markdown or json")
 	c.Flags().Var(&o.color, "color", "colour the text output: auto (on a terminal, unless NO_COLOR is set), always or never")
+	c.Flags().StringVar(&o.env, "env", "", "build the stack directories for this environment")
+	c.Flags().StringVar(&o.key, "key", "", "refuse a registry side unless signed by this cosign public key file or KMS URI")
+	o.registryFlags.register(c.Flags())
 	return c
 }
 
+// checkDiffFlags refuses flags that would apply to neither side, since
+// silently ignoring --key would read as a verified diff.
+func checkDiffFlags(o *diffOptions, args []string) error {
+	var refs, stacks int
+	for _, a := range args {
+		switch {
+		case isRef(a):
+			ref, err := parseRef(a)
+			if err != nil {
+				return err
+			}
+			if ref.Tag == "" && ref.Digest == "" {
+				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
+			}
+			refs++
+		case !isLayoutSide(a) && !isFile(filepath.Join(a, bundles.IndexPath)) && isDir(a):
+			stacks++
+		}
+	}
+	if o.key != "" && refs == 0 {
+		return &usageError{errors.New("--key verifies registry references (oci://...), and neither side is one")}
+	}
+	if o.env != "" && stacks == 0 {
+		return &usageError{errors.New("--env builds stack directories, and neither side is one")}
+	}
+	return nil
+}
+
 func runDiff(ctx context.Context, env *Env, o *diffOptions, a, b string) (int, error) {
-	ta, err := loadSide(ctx, env, a)
+	l := &sideLoader{env: env, o: o}
+	ta, err := l.load(ctx, a)
 	if err != nil {
 		return diffFailed, err
 	}
-	tb, err := loadSide(ctx, env, b)
+	tb, err := l.load(ctx, b)
 	if err != nil {
 		return diffFailed, err
 	}
@@ -102,11 +148,20 @@ func runDiff(ctx context.Context, env *Env, o *diffOptions, a, b string) (int, e
 	return diffDiffer, nil
 }
 
-// loadSide reads one side of a diff into a bundle tree.
-func loadSide(ctx context.Context, env *Env, arg string) (*bundles.Tree, error) {
+// sideLoader reads the sides of a diff, with one registry client for both.
+type sideLoader struct {
+	env      *Env
+	o        *diffOptions
+	client   *registry.Client
+	verifier signature.Verifier
+}
+
+// load reads one side of a diff into a bundle tree.
+func (l *sideLoader) load(ctx context.Context, arg string) (*bundles.Tree, error) {
+	env := l.env
 	switch {
-	case strings.HasPrefix(arg, "oci://"):
-		return nil, fmt.Errorf("%s: diff does not read registries yet; unpack the bundle with galley bundle pull %s -o <dir> and diff <dir>", arg, arg)
+	case isRef(arg):
+		return l.pull(ctx, arg)
 	case isLayoutSide(arg):
 		dir, ref := splitLayoutRef(arg)
 		b, err := bundles.ReadLayout(dir, ref)
@@ -121,13 +176,49 @@ func loadSide(ctx context.Context, env *Env, arg string) (*bundles.Tree, error) 
 	case isFile(filepath.Join(arg, bundles.IndexPath)):
 		return readBundleDir(arg)
 	case isDir(arg):
-		res, err := compiler.Compile(ctx, arg, compiler.Options{GalleyVersion: Version(), Getenv: env.Getenv})
+		res, err := compiler.Compile(ctx, arg, compiler.Options{GalleyVersion: Version(), Environment: l.o.env, Getenv: env.Getenv})
 		if err != nil {
 			return nil, err
 		}
 		return res.Tree, nil
 	}
 	return nil, fmt.Errorf("%s: not a stack directory, an OCI layout or a bundle directory", arg)
+}
+
+// pull reads a registry side: verified first with --key, then pulled by
+// the digest verified, every blob checked, into memory.
+func (l *sideLoader) pull(ctx context.Context, arg string) (*bundles.Tree, error) {
+	ref, err := parseRef(arg) // checked by checkDiffFlags
+	if err != nil {
+		return nil, err
+	}
+	if l.client == nil {
+		if l.client, err = l.o.client(l.env); err != nil {
+			return nil, err
+		}
+		if l.o.key != "" {
+			if l.verifier, err = sign.LoadVerifier(ctx, l.o.key); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if l.verifier != nil {
+		verified, err := l.client.Verify(ctx, ref, l.verifier)
+		if err != nil {
+			return nil, err
+		}
+		ref = verified.Reference
+		fmt.Fprintf(l.env.Stderr, "verified %s: signed with %s\n", ref, l.o.key)
+	}
+	b, err := l.client.Pull(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	t, err := b.Tree(bundles.DefaultLimits)
+	if err != nil {
+		return nil, fmt.Errorf("reading the layer of %s: %w", ref.WithDigest(b.Digest()), err)
+	}
+	return t, nil
 }
 
 // isLayoutSide says whether arg names an OCI layout, possibly with a tag

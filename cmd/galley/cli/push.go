@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/compiler/charts"
 	"github.com/galley-dev/galley/registry"
 )
 
@@ -20,6 +22,10 @@ type pushOptions struct {
 	key    string
 	output outputFlag
 	jobs   int
+	env    string
+	force  bool
+	// updateLock resolves charts galley.lock lacks when building a stack.
+	updateLock bool
 }
 
 // pushResult is `bundle push --output json`.
@@ -54,7 +60,12 @@ digest, then the tags. A tag already naming the digest is left alone, so
 pushing the same bundle twice changes nothing. The tag defaults to the
 bundle's version; --tag adds more (e.g. latest). Tags are plain semantic
 versions or simple names: "+" and "_" are refused, since Argo CD reads "_"
-as "+".
+as "+". --env builds a stack directory for one of its environments.
+
+A version is immutable: pushing a version tag (1.4.0, v2.0.0-rc.1) that
+already names other content is refused, naming both digests, before
+anything is sent; --force moves it. Pushing identical content again is a
+no-op. Names such as latest move freely.
 
 With --key (a cosign private key file, or a KMS URI such as awskms://...),
 the bundle is signed in cosign's format (tag sha256-<hex>.sig), which
@@ -93,7 +104,9 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 			}
 
-			b, err := loadBundle(c, env, args[0], o.jobs)
+			chartOpts := chartOptions(env, o.plainHTTP)
+			chartOpts.UpdateLock = o.updateLock
+			b, err := loadBundle(c, env, args[0], o.env, o.jobs, chartOpts)
 			if err != nil {
 				return err
 			}
@@ -104,6 +117,12 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 				if err := registry.ValidateTag(ref.Tag); err != nil {
 					return fmt.Errorf("the bundle's version cannot be a tag: %w", err)
+				}
+			}
+
+			if !o.force {
+				if err := client.CheckVersions(ctx, ref, b.Digest(), o.tags...); err != nil {
+					return forceHint(err)
 				}
 			}
 
@@ -156,16 +175,49 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 	c.Flags().StringVar(&o.key, "key", "", "sign with this cosign private key file or KMS URI")
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once when building (default: the number of CPUs)")
+	c.Flags().StringVar(&o.env, "env", "", "build the stack directory for this environment")
+	c.Flags().BoolVar(&o.force, "force", false, "move a version tag that already names other content")
+	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "when building a stack, resolve remote charts galley.lock lacks or has stale entries for, and update it")
 	return c
 }
 
-// loadBundle reads an OCI layout directory, or compiles a stack directory.
-func loadBundle(c *cobra.Command, env *Env, dir string, jobs int) (*bundles.Bundle, error) {
+// forceHint adds what to do to a refused version.
+func forceHint(err error) error {
+	if errors.Is(err, registry.ErrVersionExists) {
+		return fmt.Errorf("%w (--force moves it)", err)
+	}
+	return err
+}
+
+// loadBundle reads an OCI layout directory, or compiles a stack directory
+// for environment environ ("" for none).
+func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chartOpts charts.Options) (*bundles.Bundle, error) {
 	if isLayoutDir(dir) {
-		return bundles.ReadLayout(dir, "")
+		b, err := bundles.ReadLayout(dir, "")
+		if err != nil {
+			return nil, err
+		}
+		// A layout was built for one environment already: --env may only
+		// confirm it.
+		if built := annotation(b, bundles.AnnotationEnvironment); environ != "" && built != environ {
+			if built == "" {
+				built = "no environment"
+			} else {
+				built = "environment " + built
+			}
+			return nil, &usageError{fmt.Errorf("--env %s: %s is a bundle built for %s; --env builds a stack directory", environ, dir, built)}
+		}
+		// A layout may come from anywhere: refuse a layer that pull would
+		// refuse to unpack (links, "..", limits) before it is published.
+		if _, err := b.Tree(bundles.DefaultLimits); err != nil {
+			return nil, fmt.Errorf("reading the layer of %s: %w", b.Digest(), err)
+		}
+		return b, nil
 	}
 	res, err := compiler.Compile(c.Context(), dir, compiler.Options{
+		Charts:        chartOpts,
 		GalleyVersion: Version(),
+		Environment:   environ,
 		Getenv:        env.Getenv,
 		Jobs:          jobs,
 		Progress:      progressPrinter(env),
@@ -177,12 +229,15 @@ func loadBundle(c *cobra.Command, env *Env, dir string, jobs int) (*bundles.Bund
 }
 
 // versionOf returns the org.opencontainers.image.version of a bundle.
-func versionOf(b *bundles.Bundle) string {
+func versionOf(b *bundles.Bundle) string { return annotation(b, ocispec.AnnotationVersion) }
+
+// annotation returns one annotation of a bundle's manifest.
+func annotation(b *bundles.Bundle, key string) string {
 	m, err := bundles.Validate(b.Manifest)
 	if err != nil {
 		return ""
 	}
-	return m.Annotations[ocispec.AnnotationVersion]
+	return m.Annotations[key]
 }
 
 func describeTags(us []registry.TagUpdate) string {
