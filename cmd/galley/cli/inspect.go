@@ -15,7 +15,11 @@ import (
 
 type inspectOptions struct {
 	registryFlags
+	limitFlags
 	output outputFlag
+	// externalRefs and allowed: see checkExternalRefs.
+	externalRefs bool
+	allowed      []string
 }
 
 // inspectResult is `bundle inspect --output json`.
@@ -61,14 +65,17 @@ func newInspectCmd(env *Env) *cobra.Command {
 bundle build writes it), checks it as pull does, and shows its manifest
 annotations, the apps, charts and images listed in its bundle.json, and
 how many cosign signatures the registry stores for it (unchecked: use
-bundle verify). Nothing is written.`,
+bundle verify). Nothing is written.
+
+` + limitsHelp,
 		Args: exactArgs(1, "a reference or a layout directory"),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
 			var (
-				b   *bundles.Bundle
-				r   inspectResult
-				err error
+				b    *bundles.Bundle
+				r    inspectResult
+				err  error
+				home string // the registry b was read from
 			)
 			if isRef(args[0]) {
 				ref, err := parseRef(args[0])
@@ -78,6 +85,7 @@ bundle verify). Nothing is written.`,
 				if ref.Tag == "" && ref.Digest == "" {
 					return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 				}
+				o.registryFlags.maxLayerSize = int64(o.maxLayer)
 				client, err := o.client(env)
 				if err != nil {
 					return err
@@ -91,8 +99,12 @@ bundle verify). Nothing is written.`,
 				}
 				r.Signatures = &n
 				r.Reference = ref.WithDigest(b.Digest()).String()
+				home = ref.Registry
 			} else {
 				if b, err = bundles.ReadLayout(args[0], ""); err != nil {
+					return err
+				}
+				if err := o.checkLayer(b); err != nil {
 					return err
 				}
 				r.Reference = args[0]
@@ -101,9 +113,12 @@ bundle verify). Nothing is written.`,
 			if err != nil {
 				return err
 			}
-			tree, err := b.Tree(bundles.DefaultLimits)
+			tree, err := b.Tree(o.limits())
 			if err != nil {
 				return fmt.Errorf("reading the layer of %s: %w", b.Digest(), err)
+			}
+			if o.externalRefs {
+				return checkExternalRefs(env, b, tree, o.allowed, home, string(o.output))
 			}
 			r.Digest = b.Digest().String()
 			r.MediaType = b.Descriptor.MediaType
@@ -127,7 +142,10 @@ bundle verify). Nothing is written.`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
+	o.limitFlags.register(c.Flags())
 	c.Flags().Var(&o.output, "output", "output format: text or json")
+	c.Flags().BoolVar(&o.externalRefs, "external-refs", false, "list the image references and Argo CD/Flux sources that point outside the bundle's registry (or --allowed-registry), and exit 1 if there is any")
+	c.Flags().StringSliceVar(&o.allowed, "allowed-registry", nil, "with --external-refs: the registries (host[:port]) references may point at (default: the registry the bundle is read from)")
 	return c
 }
 

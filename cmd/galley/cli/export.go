@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/galley-dev/galley/registry"
+	"github.com/galley-dev/galley/registry/airgap"
+)
+
+type exportOptions struct {
+	registryFlags
+	out        string
+	withImages bool
+	platforms  []string
+	output     outputFlag
+}
+
+// exportResult is `bundle export --output json`.
+type exportResult struct {
+	Digest    string                 `json:"digest"`
+	Reference string                 `json:"reference"`
+	File      string                 `json:"file"`
+	Tags      []string               `json:"tags"`
+	Signed    int                    `json:"signatures"`
+	Referrers int                    `json:"referrers"`
+	Images    []airgap.ExportedImage `json:"images"`
+	Blobs     int                    `json:"blobs"`
+	Bytes     int64                  `json:"bytes"`
+}
+
+func newExportCmd(env *Env) *cobra.Command {
+	o := &exportOptions{output: "text"}
+	c := &cobra.Command{
+		Use:   "export oci://<registry>/<repo>:<tag>|@<digest> -o <file.tar>",
+		Short: "Write a bundle, its signatures and its images to one file for an air-gapped install",
+		Long: `export writes the bundle, its cosign signatures (the sha256-<hex>.sig
+manifest) and OCI referrers, and with --with-images every container image its
+bundle.json lists, into one tar of an OCI image layout, ready to carry across
+an air gap and load with bundle import. Blobs shared by several images are
+stored once; every blob is checked against its digest on the way.
+
+Multi-arch images are kept whole; --platform keeps only the platforms named
+(the index is cut down to them, under a new digest).
+
+The file is written under a temporary name and renamed at the end: a failed
+or interrupted export leaves nothing behind, and running it again starts
+over. Memory use does not grow with the size of the images.
+
+Credentials for the bundle's registry come from --username and
+--password-stdin or the Docker config; for the images' registries, from the
+Docker config. The bundle digest is printed on stdout.`,
+		Args: exactArgs(1, "a reference"),
+		RunE: func(c *cobra.Command, args []string) error {
+			ref, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			if ref.Tag == "" && ref.Digest == "" {
+				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
+			}
+			if o.out == "" {
+				return &usageError{errors.New("-o <file.tar> is required")}
+			}
+			var opts airgap.ExportOptions
+			opts.WithImages = o.withImages
+			for _, p := range o.platforms {
+				pl, err := airgap.ParsePlatform(p)
+				if err != nil {
+					return &usageError{err}
+				}
+				opts.Platforms = append(opts.Platforms, pl)
+			}
+			if len(opts.Platforms) > 0 && !o.withImages {
+				return &usageError{errors.New("--platform selects images: it needs --with-images")}
+			}
+			progress, done := totalProgress(env, "copied")
+			client, err := o.airgapClient(env, progress)
+			if err != nil {
+				return err
+			}
+			res, err := client.Export(c.Context(), ref, o.out, opts)
+			done()
+			if err != nil {
+				return err
+			}
+			r := exportResult{
+				Digest:    res.Bundle.Digest.String(),
+				Reference: res.Bundle.String(),
+				File:      o.out,
+				Tags:      res.Tags,
+				Signed:    res.Signatures,
+				Referrers: res.Referrers,
+				Images:    res.Images,
+				Blobs:     res.Blobs,
+				Bytes:     res.Bytes,
+			}
+			if r.Tags == nil {
+				r.Tags = []string{}
+			}
+			if o.output == "json" {
+				return writeJSON(env.Stdout, r)
+			}
+			fmt.Fprintf(env.Stderr, "exported %s to %s: %s, %s, %d blobs, %s\n",
+				r.Reference, o.out, plural(r.Signed, "signature"), plural(len(r.Images), "image"), r.Blobs, humanBytes(r.Bytes))
+			if r.Signed == 0 {
+				fmt.Fprintf(env.Stderr, "galley: warning: %s is not signed: import cannot check where it came from\n", r.Reference)
+			}
+			_, err = fmt.Fprintln(env.Stdout, r.Digest)
+			return err
+		},
+	}
+	o.registryFlags.register(c.Flags())
+	c.Flags().StringVarP(&o.out, "out", "o", "", "the file to write (a tar of an OCI image layout)")
+	c.Flags().BoolVar(&o.withImages, "with-images", false, "add every container image the bundle's bundle.json lists")
+	c.Flags().StringSliceVar(&o.platforms, "platform", nil, "keep only these platforms of multi-arch images (os/arch[/variant], comma-separated or repeated)")
+	c.Flags().Var(&o.output, "output", "output format: text or json")
+	return c
+}
+
+// airgapClient is registryFlags.client for the air-gap commands: the same
+// credentials and checks, and progress as a running total, since blobs move
+// several at a time.
+func (f *registryFlags) airgapClient(env *Env, progress func(registry.Progress)) (*airgap.Client, error) {
+	opts := registry.Options{
+		PlainHTTP: f.plainHTTP,
+		UserAgent: "galley/" + Version(),
+		Progress:  progress,
+	}
+	switch {
+	case f.passwordStdin && f.username == "":
+		return nil, &usageError{errors.New("--password-stdin needs --username")}
+	case f.username != "" && !f.passwordStdin:
+		return nil, &usageError{errors.New("--username needs --password-stdin (passwords are never taken as arguments)")}
+	case f.username != "":
+		b, err := io.ReadAll(io.LimitReader(env.Stdin, maxPasswordSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading the password from stdin: %w", err)
+		}
+		if len(b) > maxPasswordSize {
+			return nil, errors.New("reading the password from stdin: more than 64 KiB")
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		if pw == "" {
+			return nil, errors.New("reading the password from stdin: it is empty")
+		}
+		opts.Username, opts.Password = f.username, pw
+	default:
+		store, err := registry.DockerCredentials(env.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		opts.CredentialStore = store
+	}
+	return airgap.New(opts), nil
+}
+
+// totalProgress draws one line with the blobs and bytes done so far on an
+// interactive terminal, and nothing otherwise. done clears the line.
+func totalProgress(env *Env, verb string) (progress func(registry.Progress), done func()) {
+	if !env.Interactive {
+		return nil, func() {}
+	}
+	var (
+		mu          sync.Mutex
+		blobs, skip int
+		bytes       int64
+		current     = map[string]int64{}
+		drawn       bool
+	)
+	progress = func(p registry.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		key := p.Digest.String()
+		switch {
+		case p.Skipped:
+			skip++
+			delete(current, key)
+		case p.Done >= p.Size:
+			blobs++
+			bytes += p.Size
+			delete(current, key)
+		default:
+			current[key] = p.Done
+		}
+		var inFlight int64
+		for _, n := range current {
+			inFlight += n
+		}
+		line := fmt.Sprintf("  %s %d blobs, %s", verb, blobs, humanBytes(bytes+inFlight))
+		if skip > 0 {
+			line += fmt.Sprintf(", %d already there", skip)
+		}
+		fmt.Fprintf(env.Stderr, "\r%-64s", line)
+		drawn = true
+	}
+	done = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if drawn {
+			fmt.Fprint(env.Stderr, "\r"+strings.Repeat(" ", 64)+"\r")
+		}
+	}
+	return progress, done
+}
