@@ -176,7 +176,16 @@ func (l *sideLoader) load(ctx context.Context, arg string) (*bundles.Tree, error
 	case isFile(filepath.Join(arg, bundles.IndexPath)):
 		return readBundleDir(arg)
 	case isDir(arg):
-		res, err := compiler.Compile(ctx, arg, compiler.Options{GalleyVersion: Version(), Environment: l.o.env, Getenv: env.Getenv})
+		// The same chart lock, chart cache and render cache as build, so a
+		// stack side gives the bundle build would.
+		cacheDir, _ := compiler.DefaultCacheDir(env.Getenv)
+		res, err := compiler.Compile(ctx, arg, compiler.Options{
+			Charts:        chartOptions(env, false),
+			CacheDir:      cacheDir,
+			GalleyVersion: Version(),
+			Environment:   l.o.env,
+			Getenv:        env.Getenv,
+		})
 		if err != nil {
 			return nil, err
 		}
