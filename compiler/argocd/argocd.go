@@ -41,7 +41,6 @@ import (
 	"strings"
 
 	"github.com/galley-dev/galley/bundles"
-	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
@@ -315,22 +314,12 @@ func (o *Options) validate() error {
 // registry and no tag or digest: Argo CD takes the revision from
 // targetRevision.
 func checkRepoURL(u string) error {
-	rest, ok := strings.CutPrefix(u, "oci://")
-	if !ok {
-		return fmt.Errorf("repo URL %q: want oci://<registry>/<repository>", u)
+	err := bundles.CheckRepositoryURL(u)
+	if errors.Is(err, bundles.ErrRepositoryTag) || errors.Is(err, bundles.ErrRepositoryDigest) {
+		return fmt.Errorf("repo URL %w; the revision goes in the target revision", err)
 	}
-	if strings.ContainsAny(rest, "@") {
-		return fmt.Errorf("repo URL %q: no digest here; the revision goes in the target revision", u)
-	}
-	host, repo, ok := strings.Cut(rest, "/")
-	if !ok || host == "" || repo == "" {
-		return fmt.Errorf("repo URL %q: want oci://<registry>/<repository>", u)
-	}
-	if strings.Contains(repo, ":") {
-		return fmt.Errorf("repo URL %q: no tag here; the revision goes in the target revision", u)
-	}
-	if _, err := name.NewRepository(rest, name.StrictValidation); err != nil {
-		return fmt.Errorf("repo URL %q: %w", u, err)
+	if err != nil {
+		return fmt.Errorf("repo URL %w", err)
 	}
 	return nil
 }

@@ -58,7 +58,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/galley-dev/galley/bundles"
-	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
@@ -422,22 +421,12 @@ func cycle(apps []App) []string {
 // checkURL accepts oci://<registry>/<repository> with an explicit registry
 // and no tag or digest: Flux takes the version from the ref.
 func checkURL(u string) error {
-	rest, ok := strings.CutPrefix(u, "oci://")
-	if !ok {
-		return fmt.Errorf("URL %q: want oci://<registry>/<repository>", u)
+	err := bundles.CheckRepositoryURL(u)
+	if errors.Is(err, bundles.ErrRepositoryTag) || errors.Is(err, bundles.ErrRepositoryDigest) {
+		return fmt.Errorf("URL %w; the version goes in the ref", err)
 	}
-	if strings.Contains(rest, "@") {
-		return fmt.Errorf("URL %q: no digest here; the version goes in the ref", u)
-	}
-	host, repo, ok := strings.Cut(rest, "/")
-	if !ok || host == "" || repo == "" {
-		return fmt.Errorf("URL %q: want oci://<registry>/<repository>", u)
-	}
-	if strings.Contains(repo, ":") {
-		return fmt.Errorf("URL %q: no tag here; the version goes in the ref", u)
-	}
-	if _, err := name.NewRepository(rest, name.StrictValidation); err != nil {
-		return fmt.Errorf("URL %q: %w", u, err)
+	if err != nil {
+		return fmt.Errorf("URL %w", err)
 	}
 	return nil
 }
