@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 
@@ -127,35 +126,9 @@ Docker config. The bundle digest is printed on stdout.`,
 // credentials and checks, and progress as a running total, since blobs move
 // several at a time.
 func (f *registryFlags) airgapClient(env *Env, progress func(registry.Progress)) (*airgap.Client, error) {
-	opts := registry.Options{
-		PlainHTTP: f.plainHTTP,
-		UserAgent: "galley/" + Version(),
-		Progress:  progress,
-	}
-	switch {
-	case f.passwordStdin && f.username == "":
-		return nil, &usageError{errors.New("--password-stdin needs --username")}
-	case f.username != "" && !f.passwordStdin:
-		return nil, &usageError{errors.New("--username needs --password-stdin (passwords are never taken as arguments)")}
-	case f.username != "":
-		b, err := io.ReadAll(io.LimitReader(env.Stdin, maxPasswordSize+1))
-		if err != nil {
-			return nil, fmt.Errorf("reading the password from stdin: %w", err)
-		}
-		if len(b) > maxPasswordSize {
-			return nil, errors.New("reading the password from stdin: more than 64 KiB")
-		}
-		pw := strings.TrimRight(string(b), "\r\n")
-		if pw == "" {
-			return nil, errors.New("reading the password from stdin: it is empty")
-		}
-		opts.Username, opts.Password = f.username, pw
-	default:
-		store, err := registry.DockerCredentials(env.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		opts.CredentialStore = store
+	opts, err := f.options(env, progress)
+	if err != nil {
+		return nil, err
 	}
 	return airgap.New(opts), nil
 }

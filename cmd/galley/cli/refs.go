@@ -41,39 +41,49 @@ const maxPasswordSize = 64 << 10
 // client returns a registry client for the flags: --username with a password
 // from stdin, or else the Docker config's credentials.
 func (f *registryFlags) client(env *Env) (*registry.Client, error) {
+	opts, err := f.options(env, transferProgress(env))
+	if err != nil {
+		return nil, err
+	}
+	return registry.New(opts), nil
+}
+
+// options are the registry.Options the flags ask for, with the
+// credentials resolved once for every kind of client.
+func (f *registryFlags) options(env *Env, progress func(registry.Progress)) (registry.Options, error) {
 	opts := registry.Options{
 		PlainHTTP:    f.plainHTTP,
 		UserAgent:    "galley/" + Version(),
-		Progress:     transferProgress(env),
+		Progress:     progress,
 		Retry:        registry.RetryOptions{MaxTime: f.timeout},
 		MaxLayerSize: f.maxLayerSize,
 	}
 	switch {
 	case f.passwordStdin && f.username == "":
-		return nil, &usageError{errors.New("--password-stdin needs --username")}
+		return opts, &usageError{errors.New("--password-stdin needs --username")}
 	case f.username != "" && !f.passwordStdin:
-		return nil, &usageError{errors.New("--username needs --password-stdin (passwords are never taken as arguments)")}
+		return opts, &usageError{errors.New("--username needs --password-stdin (passwords are never taken as arguments)")}
 	case f.username != "":
 		b, err := io.ReadAll(io.LimitReader(env.Stdin, maxPasswordSize+1))
 		if err != nil {
-			return nil, fmt.Errorf("reading the password from stdin: %w", err)
+			return opts, fmt.Errorf("reading the password from stdin: %w", err)
 		}
 		if len(b) > maxPasswordSize {
-			return nil, errors.New("reading the password from stdin: more than 64 KiB")
+			return opts, errors.New("reading the password from stdin: more than 64 KiB")
 		}
 		pw := strings.TrimRight(string(b), "\r\n")
 		if pw == "" {
-			return nil, errors.New("reading the password from stdin: it is empty")
+			return opts, errors.New("reading the password from stdin: it is empty")
 		}
 		opts.Username, opts.Password = f.username, pw
 	default:
 		store, err := registry.DockerCredentials(env.Getenv)
 		if err != nil {
-			return nil, err
+			return opts, err
 		}
 		opts.CredentialStore = store
 	}
-	return registry.New(opts), nil
+	return opts, nil
 }
 
 // parseRef parses a reference argument; a malformed one is a usage error.
