@@ -9,7 +9,7 @@ PKGS      ?= ./...
 export GALLEY_TOOLS_DIR ?= $(HOME)/.cache/galley/tools
 # Fuzz targets run for this long each in `make test` (CI): long enough to
 # exercise the seeds and some mutations, short enough for the suite budget.
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 8s
 
 .DEFAULT_GOAL := help
 
@@ -32,11 +32,16 @@ test: tools ## Run every test (unit, golden, real charts, real registry and clie
 	$(MAKE) lint
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME
+fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, signatures, cron)
 	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime $(FUZZTIME) ./bundles
 	$(GO) test -run '^$$' -fuzz '^FuzzReadTree$$' -fuzztime $(FUZZTIME) ./bundles
+	$(GO) test -run '^$$' -fuzz '^FuzzSignatureManifest$$' -fuzztime $(FUZZTIME) ./bundles/sign
+	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime $(FUZZTIME) ./compiler/helm
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./compiler/stack
+	$(GO) test -run '^$$' -fuzz '^FuzzCUEString$$' -fuzztime $(FUZZTIME) ./compiler/stack
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./compiler/jobs
+	$(GO) test -run '^$$' -fuzz '^FuzzParseReference$$' -fuzztime $(FUZZTIME) ./registry
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenArchive$$' -fuzztime $(FUZZTIME) ./registry/airgap
 
 .PHONY: update
 update: ## Rewrite golden files and expected script outputs
@@ -49,9 +54,21 @@ lint: tools ## gofmt, go vet and staticcheck
 	$(GO) vet $(PKGS)
 	$$(scripts/tool-path.sh staticcheck) $(PKGS)
 
+# `make bench` flags, e.g. BENCHFLAGS="-runs 9 -max-load 0.5 -o bench.txt"
+# (go run ./bench/compare -h lists them).
+BENCHFLAGS ?=
+# `make bench-go` runs the benchmarks matching BENCH in BENCHPKGS.
+BENCH      ?= .
+BENCHPKGS  ?= ./compiler/... ./bundles/... ./registry/...
+
 .PHONY: bench
-bench: ## Run the Go benchmarks (render, patch, pack) with -benchmem
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: ## Time galley build/push against the helm+kustomize+tar+oras script it replaces (see BENCHMARKS.md)
+	scripts/install-tools.sh helm kustomize oras registry
+	$(GO) run ./bench/compare $(BENCHFLAGS)
+
+.PHONY: bench-go
+bench-go: ## Run the Go benchmarks (render, patch, pack, push, pull, compile, scaling) with -benchmem
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCHPKGS)
 
 .PHONY: example
 example: ## Compile the example stack into build/data-platform
