@@ -214,8 +214,12 @@ func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chart
 		}
 		return b, nil
 	}
+	// The render cache build uses: pushing a stack just built renders
+	// nothing again.
+	cacheDir, _ := compiler.DefaultCacheDir(env.Getenv)
 	res, err := compiler.Compile(c.Context(), dir, compiler.Options{
 		Charts:        chartOpts,
+		CacheDir:      cacheDir,
 		GalleyVersion: Version(),
 		Environment:   environ,
 		Getenv:        env.Getenv,
