@@ -286,7 +286,6 @@ type scenario struct {
 	name     string
 	baseline string // the row it is compared with
 	samples  []sample
-	notes    []string
 	run      func(ctx context.Context, i int) (sample, error)
 }
 
