@@ -133,7 +133,7 @@ deploy from a registry.`,
 func newBundleCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bundle",
-		Short: "Build and inspect bundles",
+		Short: "Build, publish, inspect, diff and carry bundles",
 		Args:  noArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
