@@ -1,6 +1,7 @@
 package bundles
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -88,6 +89,32 @@ func (b *Bundle) Tree(lim Limits) (*Tree, error) {
 // Pack refuses an empty tree and one that ReadTree with DefaultLimits would
 // refuse, so every bundle it makes can be read back.
 func Pack(t *Tree, m Metadata) (*Bundle, error) {
+	return PackWith(t, m, PackOptions{})
+}
+
+// PackOptions tune Pack. The zero value packs as Pack does.
+type PackOptions struct {
+	// LayerCache, when set, is asked for the compressed layer of the
+	// tree's tar before compressing it, and given every layer compressed.
+	LayerCache LayerCache
+}
+
+// LayerCache remembers compressed layers by the digest of the uncompressed
+// tar WriteTar writes. Compression at a fixed level is deterministic, so a
+// layer stored for a tar digest is the layer compressing that tar gives;
+// hashing the tar costs a fraction of compressing it. An implementation
+// must return only layers it was given for that digest, by this same
+// compressor (key it by the program's identity as well), and must treat a
+// damaged entry as a miss.
+type LayerCache interface {
+	// GetLayer returns the layer stored for the tar digest, if any.
+	GetLayer(tar digest.Digest) ([]byte, bool)
+	// PutLayer stores a layer; failing to store is not an error for Pack.
+	PutLayer(tar digest.Digest, layer []byte)
+}
+
+// PackWith is Pack with options.
+func PackWith(t *Tree, m Metadata, o PackOptions) (*Bundle, error) {
 	if t.Len() == 0 {
 		return nil, fmt.Errorf("packing bundle: tree has no files")
 	}
@@ -98,14 +125,14 @@ func Pack(t *Tree, m Metadata) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
-	var layer bytes.Buffer
-	if err := WriteTar(&layer, t); err != nil {
+	layer, err := packLayer(t, o.LayerCache)
+	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
 	layerDesc := ocispec.Descriptor{
 		MediaType: LayerMediaType,
-		Digest:    digest.FromBytes(layer.Bytes()),
-		Size:      int64(layer.Len()),
+		Digest:    digest.FromBytes(layer),
+		Size:      int64(len(layer)),
 	}
 	manifest, err := json.Marshal(ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
@@ -122,9 +149,36 @@ func Pack(t *Tree, m Metadata) (*Bundle, error) {
 		Manifest:        manifest,
 		Descriptor:      manifestDescriptor(manifest),
 		Config:          bytes.Clone(emptyConfig),
-		Layer:           layer.Bytes(),
+		Layer:           layer,
 		LayerDescriptor: layerDesc,
 	}, nil
+}
+
+// packLayer compresses t's tar, or takes the layer from the cache.
+func packLayer(t *Tree, cache LayerCache) ([]byte, error) {
+	var tarDigest digest.Digest
+	if cache != nil {
+		d := digest.Canonical.Digester()
+		tw := tar.NewWriter(d.Hash())
+		if err := writeEntries(tw, t); err != nil {
+			return nil, err
+		}
+		if err := tw.Close(); err != nil {
+			return nil, fmt.Errorf("closing tar: %w", err)
+		}
+		tarDigest = d.Digest()
+		if layer, ok := cache.GetLayer(tarDigest); ok {
+			return layer, nil
+		}
+	}
+	var layer bytes.Buffer
+	if err := WriteTar(&layer, t); err != nil {
+		return nil, err
+	}
+	if cache != nil {
+		cache.PutLayer(tarDigest, layer.Bytes())
+	}
+	return layer.Bytes(), nil
 }
 
 func manifestDescriptor(manifest []byte) ocispec.Descriptor {

@@ -17,7 +17,8 @@ import (
 
 // renderedApp is one app, rendered, patched and checked.
 type renderedApp struct {
-	// cached says the chart render came from the cache.
+	// cached says the chart render, or the app's finished objects, came
+	// from the cache.
 	cached  bool
 	app     *stack.App
 	chart   *helm.Chart
@@ -26,7 +27,9 @@ type renderedApp struct {
 
 // renderApp renders an app's chart twice, so that output which changes
 // between runs (randAlphaNum, now, genCA...) is caught instead of bundled,
-// then applies the app's patches and checks its Secrets.
+// then applies the app's patches and checks its Secrets. With a cache, an
+// app whose render, patches and secrets policy are unchanged comes back
+// from its app entry (appcache.go) without any of that.
 func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet) (*renderedApp, error) {
 	ch, err := remote.load(s, a)
 	if err != nil {
@@ -55,6 +58,16 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 			return nil, err
 		}
 	}
+	ko := kustomizeOptions(a)
+	appKey := ""
+	if cache != nil {
+		if appKey, err = cache.appKey(key, ko, a.Secrets.AllowPlaintext); err != nil {
+			return nil, err
+		}
+		if objs, ok := cache.getApp(appKey); ok {
+			return &renderedApp{app: a, chart: ch, cached: true, objects: objs}, nil
+		}
+	}
 	first, hit := cache.get(key)
 	if !hit {
 		if first, err = helm.Render(ctx, ch, req); err != nil {
@@ -77,7 +90,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		docs[i] = d.YAML
 		sources[i] = d.Source
 	}
-	patched, err := kustomize.Apply(docs, kustomizeOptions(a))
+	patched, err := kustomize.Apply(docs, ko)
 	if err != nil {
 		return nil, appError(a, "patches", "patching chart %s: %v", ch.Name, err)
 	}
@@ -107,6 +120,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	if len(problems) > 0 {
 		return nil, problems
 	}
+	cache.putApp(appKey, r.objects)
 	return r, nil
 }
 

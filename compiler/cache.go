@@ -22,7 +22,9 @@ import (
 // Entries are written to a temporary file and renamed, which makes
 // concurrent builds safe: the last identical write wins.
 type renderCache struct {
-	dir          string
+	// dir holds the renders; root, the cache directory, holds dir and
+	// the app and layer entries (appcache.go) beside it.
+	root, dir    string
 	galley       string
 	hits, misses atomic.Int64
 }
@@ -35,7 +37,7 @@ func newRenderCache(dir, galleyVersion string) *renderCache {
 	if dir == "" {
 		return nil
 	}
-	return &renderCache{dir: filepath.Join(dir, "render"), galley: galleyIdentity(galleyVersion)}
+	return &renderCache{root: dir, dir: filepath.Join(dir, "render"), galley: galleyIdentity(galleyVersion)}
 }
 
 // galleyIdentity names the galley that renders. A released version is its
@@ -126,19 +128,7 @@ func (c *renderCache) put(key string, docs []helm.Document) {
 	if err != nil {
 		return
 	}
-	p := c.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if werr != nil || cerr != nil || os.Rename(f.Name(), p) != nil {
-		os.Remove(f.Name())
-	}
+	c.writeFile(c.path(key), b)
 }
 
 // DefaultCacheDir is where galley caches renders: $GALLEY_CACHE_DIR, else

@@ -30,8 +30,10 @@ type Options struct {
 	Getenv func(string) string
 	// Jobs bounds how many apps render at once; 0 means GOMAXPROCS.
 	Jobs int
-	// CacheDir holds rendered charts between builds ("" for no cache; see
-	// DefaultCacheDir). A hit skips rendering and gives the same bundle.
+	// CacheDir holds rendered charts (render/), each app's finished
+	// objects (app/) and compressed layers (layer/) between builds ("" for
+	// no cache; see DefaultCacheDir). A hit skips the work and gives the
+	// same bundle.
 	CacheDir string
 	// Environment selects one of the stack's environments ("" for none).
 	Environment string
@@ -40,6 +42,13 @@ type Options struct {
 	// Charts says how remote charts (oci, repository) are read through
 	// galley.lock: cache, credentials, offline, updating the lock.
 	Charts charts.Options
+	// ResolveImages, when set, is given every image the bundle runs
+	// (sorted) and returns what bundle.json records instead of each one,
+	// e.g. repo:tag@sha256:... from its registry; an image missing from
+	// the map stays as it is. Only the index changes: the manifests keep
+	// the references as rendered, and import pins them. The CLI supplies
+	// it, since the compiler does not talk to image registries.
+	ResolveImages func(ctx context.Context, images []string) (map[string]string, error)
 }
 
 // Event reports progress on one app.
@@ -84,7 +93,8 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	apps, err := renderApps(ctx, s, o, remote)
+	cache := newRenderCache(o.CacheDir, o.GalleyVersion)
+	apps, err := renderApps(ctx, s, o, remote, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +133,13 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 	index.Images = sortedKeys(allImages)
+	if o.ResolveImages != nil && len(index.Images) > 0 {
+		pinned, err := o.ResolveImages(ctx, index.Images)
+		if err != nil {
+			return nil, err
+		}
+		pinImages(index, pinned)
+	}
 	if err := addTerraform(tree, index, s); err != nil {
 		return nil, err
 	}
@@ -141,7 +158,11 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 
-	b, err := bundles.Pack(tree, bundles.Metadata{
+	var po bundles.PackOptions
+	if cache != nil {
+		po.LayerCache = cache
+	}
+	b, err := bundles.PackWith(tree, bundles.Metadata{
 		Name:        s.Name,
 		Version:     s.Version,
 		Description: s.Description,
@@ -149,11 +170,36 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		Revision:    s.Revision,
 		Created:     created,
 		Annotations: environmentAnnotation(s),
-	})
+	}, po)
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
 	return &Result{Stack: s, Index: index, Tree: tree, Bundle: b}, nil
+}
+
+// pinImages replaces the images of every list of the index as pinned
+// says, keeping each list sorted and unique.
+func pinImages(x *bundles.Index, pinned map[string]string) {
+	pin := func(list []string) []string {
+		if list == nil {
+			return nil
+		}
+		set := make(map[string]bool, len(list))
+		for _, im := range list {
+			if p, ok := pinned[im]; ok {
+				im = p
+			}
+			set[im] = true
+		}
+		return sortedKeys(set)
+	}
+	x.Images = pin(x.Images)
+	for i := range x.Apps {
+		x.Apps[i].Images = pin(x.Apps[i].Images)
+	}
+	for i := range x.Jobs {
+		x.Jobs[i].Images = pin(x.Jobs[i].Images)
+	}
 }
 
 func environmentAnnotation(s *stack.Stack) map[string]string {
@@ -165,12 +211,11 @@ func environmentAnnotation(s *stack.Stack) map[string]string {
 
 // renderApps renders every app, at most Jobs at a time, and reports the
 // errors of all of them rather than stopping at the first.
-func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet) ([]*renderedApp, error) {
+func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet, cache *renderCache) ([]*renderedApp, error) {
 	jobs := o.Jobs
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
 	}
-	cache := newRenderCache(o.CacheDir, o.GalleyVersion)
 	out := make([]*renderedApp, len(s.Apps))
 	errs := make([]error, len(s.Apps))
 	var mu sync.Mutex

@@ -26,6 +26,13 @@ type Object struct {
 	// Body is the object as JSON-compatible values; numbers are
 	// json.Number so that large integers survive the round trip exactly.
 	Body map[string]any
+
+	// yaml, once printed for the app cache, is the object's file; for an
+	// object read from the app cache (fromCache), Body is nil and yaml and
+	// images are all there is.
+	yaml      []byte
+	images    []string
+	fromCache bool
 }
 
 // Group is the API group of the object ("" for the core group).
@@ -172,6 +179,9 @@ func jsonFloat(f float64) (any, bool) {
 // yaml.v2 prints the object directly, without printing and re-parsing the
 // JSON, which was most of the cost of a build from the render cache.
 func (o *Object) YAML() ([]byte, error) {
+	if o.yaml != nil {
+		return o.yaml, nil
+	}
 	if yamlReady(o.Body) {
 		if y, err := yaml2.Marshal(o.Body); err == nil {
 			return y, nil
@@ -396,6 +406,9 @@ var podSpecPaths = map[string][]string{
 // containers, init containers and ephemeral containers of workloads, and
 // the image fields of the prometheus-operator CRDs galley's stacks use.
 func (o *Object) Images() []string {
+	if o.fromCache {
+		return o.images
+	}
 	set := map[string]bool{}
 	if path, ok := podSpecPaths[o.Kind]; ok {
 		spec, _ := lookup(o.Body, path...).(map[string]any)

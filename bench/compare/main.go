@@ -482,18 +482,18 @@ func (b *bench) compare(ctx context.Context, stackDir, changedDir string) (*resu
 			if err := b.setChanged(changedDir, fmt.Sprintf("build-%d", i), ""); err != nil {
 				return sample{}, err
 			}
-			before := countFiles(changedCache)
+			before := countFiles(filepath.Join(changedCache, "render"))
 			s, _, err := build(ctx, b.galley, changedCache, changedDir, dir("out-changed"))
-			res.rendered = append(res.rendered, countFiles(changedCache)-before)
+			res.rendered = append(res.rendered, countFiles(filepath.Join(changedCache, "render"))-before)
 			return s, err
 		}},
 		{name: rowChangedPush, baseline: rowScript, run: func(ctx context.Context, i int) (sample, error) {
 			if err := b.setChanged(changedDir, fmt.Sprintf("push-%d", i), ""); err != nil {
 				return sample{}, err
 			}
-			before := countFiles(changedCache)
+			before := countFiles(filepath.Join(changedCache, "render"))
 			s, _, err := build(ctx, b.galley, changedCache, changedDir, dir("out-changedpush"))
-			res.rendered = append(res.rendered, countFiles(changedCache)-before)
+			res.rendered = append(res.rendered, countFiles(filepath.Join(changedCache, "render"))-before)
 			if err != nil {
 				return s, err
 			}
