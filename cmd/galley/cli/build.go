@@ -10,6 +10,7 @@ import (
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/registry"
 )
 
 type buildOptions struct {
@@ -21,6 +22,8 @@ type buildOptions struct {
 	out        string
 	output     outputFlag
 	jobs       int
+	// resolveImages pins bundle.json's images to their registries' digests.
+	resolveImages bool
 }
 
 // buildResult is `bundle build --output json`.
@@ -51,7 +54,16 @@ an OCI artifact in an OCI image layout directory, tagged with the stack
 version. The same stack always gives the same digest.
 
 The created time is SOURCE_DATE_EPOCH when set, else a fixed date, never
-the current time. A failed build leaves the output directory as it was.`,
+the current time. A failed build leaves the output directory as it was.
+
+bundle.json lists every image the manifests run. With --resolve-images,
+each one is looked up on its registry (HEAD of the manifest, credentials
+from the Docker config; postgres:16 is Docker Hub's library/postgres)
+and recorded pinned, repo:tag@sha256:..., while the manifests keep the
+tags as rendered: bundle import pins them to the same digests. An image
+that cannot be resolved fails the build, naming it and its registry; the
+digests come from the registries, so the bundle's digest then depends on
+what the tags name when it is built.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
 			cacheDir := ""
@@ -64,7 +76,7 @@ the current time. A failed build leaves the output directory as it was.`,
 			}
 			chartOpts := chartOptions(env, o.plainHTTP)
 			chartOpts.UpdateLock, chartOpts.Offline = o.updateLock, o.offline
-			res, err := compiler.Compile(c.Context(), args[0], compiler.Options{
+			copts := compiler.Options{
 				Charts:        chartOpts,
 				CacheDir:      cacheDir,
 				GalleyVersion: Version(),
@@ -72,7 +84,11 @@ the current time. A failed build leaves the output directory as it was.`,
 				Getenv:        env.Getenv,
 				Jobs:          o.jobs,
 				Progress:      progressPrinter(env),
-			})
+			}
+			if o.resolveImages {
+				copts.ResolveImages = imageResolver(env, o.plainHTTP, registry.DefaultRetryOptions.MaxTime)
+			}
+			res, err := compiler.Compile(c.Context(), args[0], copts)
 			if err != nil {
 				return err
 			}
@@ -124,6 +140,8 @@ the current time. A failed build leaves the output directory as it was.`,
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once (default: the number of CPUs)")
 	o.register(c.Flags())
+	c.Flags().Lookup("plain-http").Usage = "talk plain HTTP to chart registries, and to image registries with --resolve-images (local test registries only)"
+	c.Flags().BoolVar(&o.resolveImages, "resolve-images", false, "record each image in bundle.json pinned to the digest its registry gives for its tag (repo:tag@sha256:...)")
 	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "resolve remote charts galley.lock lacks or has stale entries for, and update it, instead of failing")
 	c.Flags().BoolVar(&o.offline, "offline", false, "never use the network: every remote chart must be vendored or in the chart cache")
 	c.Flags().BoolVar(&o.noCache, "no-cache", false, "render every chart, ignoring and not filling the render cache ($GALLEY_CACHE_DIR, default in the user cache directory)")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,6 +27,8 @@ type pushOptions struct {
 	force  bool
 	// updateLock resolves charts galley.lock lacks when building a stack.
 	updateLock bool
+	// resolveImages pins bundle.json's images when building a stack.
+	resolveImages bool
 }
 
 // pushResult is `bundle push --output json`.
@@ -73,6 +76,11 @@ cosign verify and Flux's OCIRepository verification accept. The key
 password comes from GALLEY_KEY_PASSWORD or COSIGN_PASSWORD. The key is
 loaded and the signature made before anything is sent.
 
+With --resolve-images, a stack directory is built as bundle build
+--resolve-images builds it: bundle.json pins each image to the digest its
+registry gives (credentials from the Docker config only; --plain-http
+applies to the image registries too).
+
 Credentials come from the Docker config (docker login, credential helpers)
 or from --username with --password-stdin. The digest is printed on stdout.`,
 		Args: exactArgs(2, "a stack or layout directory and a reference"),
@@ -106,7 +114,14 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 
 			chartOpts := chartOptions(env, o.plainHTTP)
 			chartOpts.UpdateLock = o.updateLock
-			b, err := loadBundle(c, env, args[0], o.env, o.jobs, chartOpts)
+			var resolve func(context.Context, []string) (map[string]string, error)
+			if o.resolveImages {
+				if isLayoutDir(args[0]) {
+					return &usageError{fmt.Errorf("--resolve-images: %s is a bundle already built; it applies when building a stack directory", args[0])}
+				}
+				resolve = imageResolver(env, o.plainHTTP, o.timeout)
+			}
+			b, err := loadBundle(c, env, args[0], o.env, o.jobs, chartOpts, resolve)
 			if err != nil {
 				return err
 			}
@@ -177,6 +192,7 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once when building (default: the number of CPUs)")
 	c.Flags().StringVar(&o.env, "env", "", "build the stack directory for this environment")
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag that already names other content")
+	c.Flags().BoolVar(&o.resolveImages, "resolve-images", false, "when building a stack, record each image in bundle.json pinned to the digest its registry gives (see bundle build --help)")
 	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "when building a stack, resolve remote charts galley.lock lacks or has stale entries for, and update it")
 	return c
 }
@@ -191,7 +207,8 @@ func forceHint(err error) error {
 
 // loadBundle reads an OCI layout directory, or compiles a stack directory
 // for environment environ ("" for none).
-func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chartOpts charts.Options) (*bundles.Bundle, error) {
+// resolve, when set, pins the images of bundle.json (--resolve-images).
+func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chartOpts charts.Options, resolve func(context.Context, []string) (map[string]string, error)) (*bundles.Bundle, error) {
 	if isLayoutDir(dir) {
 		b, err := bundles.ReadLayout(dir, "")
 		if err != nil {
@@ -225,6 +242,7 @@ func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chart
 		Getenv:        env.Getenv,
 		Jobs:          jobs,
 		Progress:      progressPrinter(env),
+		ResolveImages: resolve,
 	})
 	if err != nil {
 		return nil, err
