@@ -29,6 +29,9 @@ type Terraform struct {
 	Providers map[string]json.RawMessage `json:"providers"`
 
 	value cue.Value
+	// built is the module as Load checked it: the compiler bundles those
+	// very files instead of reading and checking the module again.
+	built *terraform.Result
 }
 
 // TerraformBackend is where a module keeps its state.
@@ -52,16 +55,7 @@ func (t *Terraform) Value() cue.Value { return t.value }
 
 // Pos returns the position in the user's source of a field below the
 // module ("" for the module itself), falling back to the module's own.
-func (t *Terraform) Pos(field string) token.Pos {
-	v := t.value
-	if field != "" {
-		v = t.value.LookupPath(cue.ParsePath(field))
-	}
-	if p := userPos(v); p.IsValid() {
-		return p
-	}
-	return userPos(t.value)
-}
+func (t *Terraform) Pos(field string) token.Pos { return fieldPos(t.value, field) }
 
 // decodeTerraform fills s.Terraform from the stack's terraform field,
 // sorted by name.
@@ -91,6 +85,9 @@ func decodeTerraform(s *Stack, v cue.Value) error {
 // CUE, or in the module's own file when the problem is there (a syntax
 // error), with the other position as related.
 func (s *Stack) BuildTerraform(t *Terraform) (*terraform.Result, error) {
+	if t.built != nil {
+		return t.built, nil
+	}
 	m := terraform.Module{
 		Name:      t.Name,
 		Config:    t.Config,
@@ -110,6 +107,7 @@ func (s *Stack) BuildTerraform(t *Terraform) (*terraform.Result, error) {
 	}
 	r, err := terraform.Build(m)
 	if err == nil {
+		t.built = r
 		return r, nil
 	}
 	var tes terraform.Errors
