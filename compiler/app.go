@@ -52,15 +52,12 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	// unpinned chart usually has both problems, and fixing one should not
 	// reveal the other on the next run.
 	var problems stack.Errors
-	key := ""
+	ko := kustomizeOptions(a)
+	key, appKey := "", ""
 	if cache != nil {
 		if key, err = cache.key(ch, req); err != nil {
 			return nil, err
 		}
-	}
-	ko := kustomizeOptions(a)
-	appKey := ""
-	if cache != nil {
 		if appKey, err = cache.appKey(key, ko, a.Secrets.AllowPlaintext); err != nil {
 			return nil, err
 		}

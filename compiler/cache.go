@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 
 	"github.com/galley-dev/galley/compiler/helm"
 )
@@ -24,9 +23,8 @@ import (
 type renderCache struct {
 	// dir holds the renders; root, the cache directory, holds dir and
 	// the app and layer entries (appcache.go) beside it.
-	root, dir    string
-	galley       string
-	hits, misses atomic.Int64
+	root, dir string
+	galley    string
 }
 
 // cacheFormat is bumped when the entry format or what goes into a key
@@ -106,15 +104,12 @@ func (c *renderCache) get(key string) ([]helm.Document, bool) {
 	}
 	b, err := os.ReadFile(c.path(key))
 	if err != nil {
-		c.misses.Add(1)
 		return nil, false
 	}
 	var e cacheEntry
 	if err := json.Unmarshal(b, &e); err != nil || e.Key != key {
-		c.misses.Add(1)
 		return nil, false
 	}
-	c.hits.Add(1)
 	return e.Documents, true
 }
 

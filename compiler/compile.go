@@ -252,14 +252,8 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 		if err == nil {
 			continue
 		}
-		var se *stack.Error
-		var ses stack.Errors
-		switch {
-		case errors.As(err, &ses):
-			all = append(all, ses...)
-		case errors.As(err, &se):
-			all = append(all, se)
-		default:
+		var ok bool
+		if all, ok = appendStackErrors(all, err); !ok {
 			return nil, err
 		}
 	}
@@ -267,6 +261,20 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 		return nil, all
 	}
 	return out, nil
+}
+
+// appendStackErrors appends the problems err holds to errs; ok is false
+// when err is not a stack error, for the caller to return as it is.
+func appendStackErrors(errs stack.Errors, err error) (_ stack.Errors, ok bool) {
+	var es stack.Errors
+	var e *stack.Error
+	switch {
+	case errors.As(err, &es):
+		return append(errs, es...), true
+	case errors.As(err, &e):
+		return append(errs, e), true
+	}
+	return errs, false
 }
 
 // checkCollisions refuses two apps writing the same object: whichever
@@ -310,19 +318,9 @@ func checkCollisions(apps []*renderedApp) error {
 // addApp writes an app's objects to apps/<name>/, one object per file.
 func addApp(tree *bundles.Tree, r *renderedApp, wave int) (bundles.IndexApp, error) {
 	dir := "apps/" + r.app.Name
-	names := fileNames(r.objects)
-	images := map[string]bool{}
-	for i, o := range r.objects {
-		y, err := o.YAML()
-		if err != nil {
-			return bundles.IndexApp{}, err
-		}
-		if err := tree.Add(dir+"/"+names[i], y); err != nil {
-			return bundles.IndexApp{}, fmt.Errorf("app %s: %w", r.app.Name, err)
-		}
-		for _, im := range o.Images() {
-			images[im] = true
-		}
+	images, err := addObjects(tree, dir, "app "+r.app.Name, r.objects)
+	if err != nil {
+		return bundles.IndexApp{}, err
 	}
 	deps := append([]string{}, r.app.DependsOn...)
 	sort.Strings(deps)
@@ -336,8 +334,28 @@ func addApp(tree *bundles.Tree, r *renderedApp, wave int) (bundles.IndexApp, err
 		SyncWave:  wave,
 		DependsOn: deps,
 		Objects:   len(r.objects),
-		Images:    sortedKeys(images),
+		Images:    images,
 	}, nil
+}
+
+// addObjects writes objects to dir, one per file, and returns the images
+// they run, sorted. what names their app or job in errors.
+func addObjects(tree *bundles.Tree, dir, what string, objs []*Object) ([]string, error) {
+	names := fileNames(objs)
+	images := map[string]bool{}
+	for i, o := range objs {
+		y, err := o.YAML()
+		if err != nil {
+			return nil, err
+		}
+		if err := tree.Add(dir+"/"+names[i], y); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		for _, im := range o.Images() {
+			images[im] = true
+		}
+	}
+	return sortedKeys(images), nil
 }
 
 // addDelivery writes the GitOps objects the stack asks for.

@@ -49,6 +49,9 @@ func renderJobs(s *stack.Stack, apps []*renderedApp) ([]*renderedJob, error) {
 
 // checkJobCollisions refuses a job whose object an app writes too.
 func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
+	if len(rendered) == 0 {
+		return nil
+	}
 	owner := map[string]*renderedApp{}
 	for _, r := range apps {
 		for _, o := range r.objects {
@@ -77,20 +80,12 @@ func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
 func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, waves map[string]int, allImages map[string]bool) error {
 	for _, r := range rendered {
 		dir := "apps/" + r.job.Name
-		names := fileNames(r.objects)
-		images := map[string]bool{}
-		for i, o := range r.objects {
-			y, err := o.YAML()
-			if err != nil {
-				return err
-			}
-			if err := tree.Add(dir+"/"+names[i], y); err != nil {
-				return fmt.Errorf("job %s: %w", r.job.Name, err)
-			}
-			for _, im := range o.Images() {
-				images[im] = true
-				allImages[im] = true
-			}
+		images, err := addObjects(tree, dir, "job "+r.job.Name, r.objects)
+		if err != nil {
+			return err
+		}
+		for _, im := range images {
+			allImages[im] = true
 		}
 		deps := append([]string{}, r.job.DependsOn...)
 		sort.Strings(deps)
@@ -103,7 +98,7 @@ func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, 
 			SyncWave:  waves[r.job.Name],
 			DependsOn: deps,
 			Objects:   len(r.objects),
-			Images:    sortedKeys(images),
+			Images:    images,
 		})
 	}
 	return nil

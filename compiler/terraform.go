@@ -1,7 +1,6 @@
 package compiler
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,14 +21,8 @@ func addTerraform(tree *bundles.Tree, index *bundles.Index, s *stack.Stack) erro
 	for _, t := range s.Terraform {
 		r, err := s.BuildTerraform(t)
 		if err != nil {
-			var es stack.Errors
-			var e *stack.Error
-			switch {
-			case errors.As(err, &es):
-				errs = append(errs, es...)
-				continue
-			case errors.As(err, &e):
-				errs = append(errs, e)
+			var ok bool
+			if errs, ok = appendStackErrors(errs, err); ok {
 				continue
 			}
 			return fmt.Errorf("terraform %s: %w", t.Name, err)
