@@ -230,16 +230,8 @@ func Diff(a, b *bundles.Tree) (*Result, error) {
 	r.Stack = append(r.Stack, diffEntries(stackEntry(ia), stackEntry(ib))...)
 
 	sa, sb := split(a), split(b)
-	keys := map[string]bool{}
-	for k := range sa {
-		keys[k] = true
-	}
-	for k := range sb {
-		keys[k] = true
-	}
-	for k := range keys {
-		s := diffSection(sa[k], sb[k], ia, ib)
-		if s != nil {
+	for _, k := range sortedKeys(sa, sb) {
+		if s := diffSection(sa[k], sb[k], ia, ib); s != nil {
 			r.Sections = append(r.Sections, s)
 		}
 	}
@@ -544,12 +536,7 @@ func stackEntry(x *bundles.Index) map[string]any {
 	if x == nil {
 		return nil
 	}
-	b, err := json.Marshal(x.Stack)
-	if err != nil {
-		return nil // a struct of strings always encodes
-	}
-	v, _ := decodeYAML(b)
-	m, _ := v.(map[string]any)
+	m, _ := normalize(x.Stack).(map[string]any)
 	return m
 }
 

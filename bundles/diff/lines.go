@@ -96,6 +96,9 @@ func diffLines(a, b []string) []op {
 func unified(a, b []string, context int) []string {
 	ops := diffLines(a, b)
 	var out []string
+	// la and lb are the line numbers in a and b of ops[counted]: hunks
+	// come in order, so each count picks up where the last one stopped.
+	la, lb, counted := 1, 1, 0
 	for start := 0; start < len(ops); {
 		// Find the next change.
 		c := start
@@ -123,9 +126,7 @@ func unified(a, b []string, context int) []string {
 			hi = min(hi+context, len(ops))
 			break
 		}
-		// Line numbers of the hunk's first line in a and b.
-		la, lb := 1, 1
-		for _, o := range ops[:lo] {
+		for _, o := range ops[counted:lo] {
 			if o.kind != '+' {
 				la++
 			}
@@ -133,6 +134,7 @@ func unified(a, b []string, context int) []string {
 				lb++
 			}
 		}
+		counted = lo
 		na, nb := 0, 0
 		var body []string
 		for _, o := range ops[lo:hi] {

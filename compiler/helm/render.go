@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -152,7 +153,7 @@ func render(c *Chart, req Request, kv *chartutil.KubeVersion) ([]Document, error
 
 	docs := splitManifest(rel.Manifest)
 	for _, h := range rel.Hooks {
-		if !req.KeepTestHooks && isTestHook(h) {
+		if !req.KeepTestHooks && slices.Contains(h.Events, release.HookTest) {
 			continue
 		}
 		y := h.Manifest + "\n"
@@ -162,15 +163,6 @@ func render(c *Chart, req Request, kv *chartutil.KubeVersion) ([]Document, error
 		docs = append(docs, Document{Source: h.Path, Hook: hookAnnotation(h), YAML: []byte(y)})
 	}
 	return docs, nil
-}
-
-func isTestHook(h *release.Hook) bool {
-	for _, e := range h.Events {
-		if e == release.HookTest {
-			return true
-		}
-	}
-	return false
 }
 
 // hookAnnotation returns the helm.sh/hook value as written; helm keeps only

@@ -43,16 +43,7 @@ func (j *Job) Value() cue.Value { return j.value }
 
 // Pos returns the position in the user's source of a field below the job
 // ("" for the job itself), falling back to the job's own position.
-func (j *Job) Pos(field string) token.Pos {
-	v := j.value
-	if field != "" {
-		v = j.value.LookupPath(cue.ParsePath(field))
-	}
-	if p := userPos(v); p.IsValid() {
-		return p
-	}
-	return userPos(j.value)
-}
+func (j *Job) Pos(field string) token.Pos { return fieldPos(j.value, field) }
 
 func (j *Job) errAt(field, format string, args ...any) *Error {
 	p := "stack.jobs." + j.Name
@@ -260,22 +251,30 @@ type depNode struct {
 func (s *Stack) nodes() []depNode {
 	out := make([]depNode, 0, len(s.Apps)+len(s.Jobs))
 	for _, a := range s.Apps {
-		out = append(out, depNode{name: a.Name, dependsOn: a.DependsOn, syncWave: a.SyncWave, errAt: a.errAt})
+		out = append(out, a.node())
 	}
 	for _, j := range s.Jobs {
-		out = append(out, depNode{name: j.Name, dependsOn: j.DependsOn, syncWave: j.SyncWave, errAt: j.errAt})
+		out = append(out, j.node())
 	}
 	slices.SortStableFunc(out, func(a, b depNode) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
+func (a *App) node() depNode {
+	return depNode{name: a.Name, dependsOn: a.DependsOn, syncWave: a.SyncWave, errAt: a.errAt}
+}
+
+func (j *Job) node() depNode {
+	return depNode{name: j.Name, dependsOn: j.DependsOn, syncWave: j.SyncWave, errAt: j.errAt}
+}
+
 // node returns the app, or else the job, with the given name.
 func (s *Stack) node(name string) (depNode, bool) {
 	if a := s.App(name); a != nil {
-		return depNode{name: a.Name, dependsOn: a.DependsOn, syncWave: a.SyncWave, errAt: a.errAt}, true
+		return a.node(), true
 	}
 	if j := s.Job(name); j != nil {
-		return depNode{name: j.Name, dependsOn: j.DependsOn, syncWave: j.SyncWave, errAt: j.errAt}, true
+		return j.node(), true
 	}
 	return depNode{}, false
 }
@@ -291,9 +290,13 @@ func (s *Stack) notANode() string {
 	if len(s.Jobs) == 0 {
 		return fmt.Sprintf("which is not an app of this stack (apps: %s)", strings.Join(s.appNames(), ", "))
 	}
+	return fmt.Sprintf("which is not an app or job of this stack (apps: %s; jobs: %s)", strings.Join(s.appNames(), ", "), strings.Join(s.jobNames(), ", "))
+}
+
+func (s *Stack) jobNames() []string {
 	names := make([]string, len(s.Jobs))
 	for i, j := range s.Jobs {
 		names[i] = j.Name
 	}
-	return fmt.Sprintf("which is not an app or job of this stack (apps: %s; jobs: %s)", strings.Join(s.appNames(), ", "), strings.Join(names, ", "))
+	return names
 }

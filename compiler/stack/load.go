@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -316,7 +317,7 @@ func (s *Stack) checkCycles() Errors {
 			case unvisited:
 				visit(dep)
 			case visiting:
-				i := indexOf(stack, dep)
+				i := slices.Index(stack, dep)
 				cycle := canonicalCycle(stack[i:])
 				key := strings.Join(cycle, ",")
 				if seen[key] {
@@ -325,7 +326,7 @@ func (s *Stack) checkCycles() Errors {
 				seen[key] = true
 				first, _ := s.node(cycle[0])
 				path := append(append([]string{}, cycle...), cycle[0])
-				errs = append(errs, first.errAt(fmt.Sprintf("dependsOn[%d]", indexOf(first.dependsOn, cycle[1])),
+				errs = append(errs, first.errAt(fmt.Sprintf("dependsOn[%d]", slices.Index(first.dependsOn, cycle[1])),
 					"dependency cycle: %s", strings.Join(path, " -> ")))
 			}
 		}
@@ -352,15 +353,6 @@ func canonicalCycle(c []string) []string {
 	return append(append([]string{}, c[min:]...), c[:min]...)
 }
 
-func indexOf(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return -1
-}
-
 func (s *Stack) appNames() []string {
 	names := make([]string, len(s.Apps))
 	for i, a := range s.Apps {
@@ -381,15 +373,17 @@ func (a *App) errAt(field, format string, args ...any) *Error {
 
 // Pos returns the position in the user's source of a field below the app
 // ("" for the app itself), falling back to the app's own position.
-func (a *App) Pos(field string) token.Pos {
-	v := a.value
+func (a *App) Pos(field string) token.Pos { return fieldPos(a.value, field) }
+
+// fieldPos is the user's position of a field below v ("" for v itself),
+// or else of v.
+func fieldPos(v cue.Value, field string) token.Pos {
 	if field != "" {
-		v = a.value.LookupPath(cue.ParsePath(field))
+		if p := userPos(v.LookupPath(cue.ParsePath(field))); p.IsValid() {
+			return p
+		}
 	}
-	if p := userPos(v); p.IsValid() {
-		return p
-	}
-	return userPos(a.value)
+	return userPos(v)
 }
 
 // userPos prefers a position in the user's files over one in the schema,

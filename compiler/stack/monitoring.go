@@ -396,14 +396,6 @@ func (c *monitoringChecker) app(field, name string) {
 	}
 }
 
-func (c *monitoringChecker) jobNames() []string {
-	names := make([]string, len(c.s.Jobs))
-	for i, j := range c.s.Jobs {
-		names[i] = j.Name
-	}
-	return names
-}
-
 func (c *monitoringChecker) apps(field string, names []string) {
 	for i, n := range names {
 		c.app(fmt.Sprintf("%s[%d]", field, i), n)
@@ -434,7 +426,7 @@ func (c *monitoringChecker) pipeline(name string, p Pipeline) {
 		case j == nil && len(c.s.Jobs) == 0:
 			c.errAt(field+".job", "pipeline %s: %q is not a job of this stack, which has none", name, p.Job)
 		case j == nil:
-			c.errAt(field+".job", "pipeline %s: %q is not a job of this stack (jobs: %s)", name, p.Job, strings.Join(c.jobNames(), ", "))
+			c.errAt(field+".job", "pipeline %s: %q is not a job of this stack (jobs: %s)", name, p.Job, strings.Join(c.s.jobNames(), ", "))
 		case j.Schedule == "":
 			c.errAt(field+".job", "pipeline %s: job %s has no schedule; a pipeline watches a CronJob", name, p.Job)
 		}
