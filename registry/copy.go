@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -212,15 +211,9 @@ func copyTags(src, dst Reference, extra []string, m *ocispec.Manifest) ([]string
 	if first == "" {
 		first = m.Annotations[ocispec.AnnotationVersion]
 	}
-	var tags []string
-	for _, t := range append([]string{first}, extra...) {
-		if t == "" || slices.Contains(tags, t) {
-			continue
-		}
-		if err := ValidateTag(t); err != nil {
-			return nil, err
-		}
-		tags = append(tags, t)
+	tags, err := uniqueTags(append([]string{first}, extra...))
+	if err != nil {
+		return nil, err
 	}
 	if len(tags) == 0 {
 		return nil, invalidRef(dst.String(), "no tag: the source is named by digest and the bundle has no version; name one ("+dst.String()+":<version>)")
@@ -415,14 +408,9 @@ func (bc *blobCopier) copy(ctx context.Context, what string, desc ocispec.Descri
 		return fmt.Errorf("%s digest %q: %w", what, desc.Digest, err)
 	}
 	name := what + " " + desc.Digest.String()
-	var exists bool
-	err := c.retry(ctx, func(ctx context.Context) error {
-		var err error
-		exists, err = bc.to.Blobs().Exists(ctx, desc)
-		return c.classify(err, bc.dst, name)
-	})
+	exists, err := c.blobExists(ctx, bc.to, bc.dst, name, desc)
 	if err != nil {
-		return copyStep("checking", what, desc, err)
+		return stepError("checking", what, desc, err)
 	}
 	if exists {
 		bc.res.BlobsSkipped++
@@ -487,7 +475,7 @@ func (bc *blobCopier) copy(ctx context.Context, what string, desc ocispec.Descri
 		return c.classify(err, bc.dst, name)
 	})
 	if err != nil {
-		return copyStep("copying", what, desc, err)
+		return stepError("copying", what, desc, err)
 	}
 	if !streamed {
 		bc.res.BlobsMounted++
@@ -552,19 +540,6 @@ func (v *verifyingReader) mismatch() error {
 	return &cleanError{dm.Error(), ErrDigestMismatch, dm}
 }
 
-// copyStep prefixes err, the classified failure of verb (checking,
-// copying, uploading) on desc, with the step, unless it is a recognised
-// error that says enough on its own; giving up after retries always names
-// the step.
-func copyStep(verb, what string, desc ocispec.Descriptor, err error) error {
-	var re *RetryError
-	var clean *cleanError
-	if !errors.As(err, &re) && errors.As(err, &clean) {
-		return err
-	}
-	return fmt.Errorf("%s %s %s: %w", verb, what, desc.Digest, err)
-}
-
 // putManifest uploads a manifest by digest unless the repository has it,
 // and reports whether it did.
 func (c *Client) putManifest(ctx context.Context, repo *remote.Repository, ref Reference, what string, desc ocispec.Descriptor, data []byte) (bool, error) {
@@ -576,7 +551,7 @@ func (c *Client) putManifest(ctx context.Context, repo *remote.Repository, ref R
 		return c.classify(err, ref, name)
 	})
 	if err != nil {
-		return false, copyStep("checking", what, desc, err)
+		return false, stepError("checking", what, desc, err)
 	}
 	if exists {
 		c.progress(Progress{Op: "copy", What: what, Digest: desc.Digest, Size: desc.Size, Done: desc.Size, Skipped: true})
@@ -590,7 +565,7 @@ func (c *Client) putManifest(ctx context.Context, repo *remote.Repository, ref R
 		return nil
 	})
 	if err != nil {
-		return false, copyStep("uploading", what, desc, err)
+		return false, stepError("uploading", what, desc, err)
 	}
 	return true, nil
 }

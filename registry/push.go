@@ -65,15 +65,9 @@ func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, ext
 	if ref.Digest != "" && ref.Digest != d {
 		return nil, fmt.Errorf("the reference names digest %s but the bundle is %s", ref.Digest, d)
 	}
-	var tags []string
-	for _, t := range append([]string{ref.Tag}, extra...) {
-		if t == "" || slices.Contains(tags, t) {
-			continue
-		}
-		if err := ValidateTag(t); err != nil {
-			return nil, err
-		}
-		tags = append(tags, t)
+	tags, err := uniqueTags(append([]string{ref.Tag}, extra...))
+	if err != nil {
+		return nil, err
 	}
 	repo, err := c.repository(ref)
 	if err != nil {
@@ -122,6 +116,22 @@ func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, ext
 	return res, nil
 }
 
+// uniqueTags returns tags without empty ones and repeats, each checked
+// with ValidateTag.
+func uniqueTags(tags []string) ([]string, error) {
+	var out []string
+	for _, t := range tags {
+		if t == "" || slices.Contains(out, t) {
+			continue
+		}
+		if err := ValidateTag(t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
 // pushManifest uploads b's manifest by digest unless the repository has
 // it, and reports whether it did.
 func (c *Client) pushManifest(ctx context.Context, repo *remote.Repository, ref Reference, b *bundles.Bundle) (bool, error) {
@@ -155,29 +165,15 @@ func (c *Client) pushManifest(ctx context.Context, repo *remote.Repository, ref 
 // repeated.
 func (c *Client) pushTag(ctx context.Context, repo *remote.Repository, ref Reference, b *bundles.Bundle, tag string) (TagUpdate, error) {
 	u := TagUpdate{Tag: tag}
-	err := c.retry(ctx, func(ctx context.Context) error {
-		u.Previous = ""
-		cur, err := repo.Manifests().Resolve(ctx, tag)
-		switch {
-		case err == nil:
-			u.Previous = cur.Digest
-		case errors.Is(err, errdef.ErrNotFound):
-		default:
-			return c.classify(err, ref, "tag "+tag)
-		}
-		return nil
-	})
-	if err != nil {
-		return u, fmt.Errorf("resolving tag %s: %w", tag, err)
+	var err error
+	if u.Previous, err = c.tagDigest(ctx, repo, ref, tag); err != nil {
+		return u, err
 	}
 	if u.Previous == b.Digest() {
 		return u, nil
 	}
-	err = c.retry(ctx, func(ctx context.Context) error {
-		return c.classify(repo.Manifests().PushReference(ctx, b.Descriptor, bytes.NewReader(b.Manifest), tag), ref, "tag "+tag)
-	})
-	if err != nil {
-		return u, fmt.Errorf("tagging %s: %w", tag, err)
+	if err := c.putTag(ctx, repo, ref, b.Descriptor, b.Manifest, tag); err != nil {
+		return u, err
 	}
 	u.Changed = true
 	return u, nil

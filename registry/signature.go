@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -110,11 +109,8 @@ func (c *Client) pushSignature(ctx context.Context, ref Reference, d digest.Dige
 			return nil, err
 		}
 	}
-	err = c.retry(ctx, func(ctx context.Context) error {
-		return c.classify(repo.Manifests().PushReference(ctx, art.ManifestDescriptor, bytes.NewReader(art.Manifest), tag), ref, "tag "+tag)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tagging %s: %w", tag, err)
+	if err := c.putTag(ctx, repo, ref, art.ManifestDescriptor, art.Manifest, tag); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

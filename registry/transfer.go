@@ -70,7 +70,14 @@ func (c *Client) blobExists(ctx context.Context, repo *remote.Repository, ref Re
 // blob desc. A recognised error (401, 404, unreachable...) says enough on
 // its own; others, and giving up after retries, get the step prefixed.
 func (c *Client) during(verb, what string, ref Reference, desc ocispec.Descriptor, err error) error {
-	err = c.classify(err, ref, what+" "+desc.Digest.String())
+	return stepError(verb, what, desc, c.classify(err, ref, what+" "+desc.Digest.String()))
+}
+
+// stepError prefixes err, the classified failure of verb (checking,
+// copying, uploading) on desc, with the step, unless it is a recognised
+// error that says enough on its own; giving up after retries always names
+// the step.
+func stepError(verb, what string, desc ocispec.Descriptor, err error) error {
 	var re *RetryError
 	var clean *cleanError
 	if !errors.As(err, &re) && errors.As(err, &clean) {

@@ -95,12 +95,8 @@ func checkDiffFlags(o *diffOptions, args []string) error {
 	for _, a := range args {
 		switch {
 		case isRef(a):
-			ref, err := parseRef(a)
-			if err != nil {
+			if _, err := parseTaggedRef(a); err != nil {
 				return err
-			}
-			if ref.Tag == "" && ref.Digest == "" {
-				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 			}
 			refs++
 		case !isLayoutSide(a) && !isFile(filepath.Join(a, bundles.IndexPath)) && isDir(a):

@@ -56,12 +56,9 @@ Credentials for the bundle's registry come from --username and
 Docker config. The bundle digest is printed on stdout.`,
 		Args: exactArgs(1, "a reference"),
 		RunE: func(c *cobra.Command, args []string) error {
-			ref, err := parseRef(args[0])
+			ref, err := parseTaggedRef(args[0])
 			if err != nil {
 				return err
-			}
-			if ref.Tag == "" && ref.Digest == "" {
-				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 			}
 			if o.out == "" {
 				return &usageError{errors.New("-o <file.tar> is required")}

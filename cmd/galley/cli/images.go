@@ -85,12 +85,9 @@ func (o *imagesOptions) load(c *cobra.Command, env *Env, arg string) (*bundles.B
 		b, err := bundles.ReadLayout(arg, "")
 		return b, "", err
 	}
-	ref, err := parseRef(arg)
+	ref, err := parseTaggedRef(arg)
 	if err != nil {
 		return nil, "", err
-	}
-	if ref.Tag == "" && ref.Digest == "" {
-		return nil, "", &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 	}
 	client, err := o.client(env)
 	if err != nil {

@@ -78,12 +78,9 @@ bundle verify). Nothing is written.
 				home string // the registry b was read from
 			)
 			if isRef(args[0]) {
-				ref, err := parseRef(args[0])
+				ref, err := parseTaggedRef(args[0])
 				if err != nil {
 					return err
-				}
-				if ref.Tag == "" && ref.Digest == "" {
-					return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 				}
 				o.registryFlags.maxLayerSize = int64(o.maxLayer)
 				client, err := o.client(env)

@@ -79,13 +79,8 @@ is sent to both. The digest is printed on stdout.`,
 			if dst.Digest != "" {
 				return &usageError{fmt.Errorf("promote to a repository or a tag (oci://host/repo[:version]), not to a digest")}
 			}
-			for _, t := range append([]string{dst.Tag}, o.tags...) {
-				if t == "" {
-					continue
-				}
-				if err := registry.ValidateTag(t); err != nil {
-					return &usageError{err}
-				}
+			if err := validateTags(append([]string{dst.Tag}, o.tags...)...); err != nil {
+				return err
 			}
 			opts := registry.CopyOptions{Tags: o.tags, Force: o.force}
 			if o.key != "" {
@@ -116,10 +111,7 @@ is sent to both. The digest is printed on stdout.`,
 				Signatures:   res.Signatures,
 				Referrers:    res.Referrers,
 			}
-			for _, u := range res.Tags {
-				r.Tags = append(r.Tags, u.Tag)
-				r.TagUpdates = append(r.TagUpdates, tagUpdate{Tag: u.Tag, Previous: u.Previous.String(), Changed: u.Changed})
-			}
+			r.Tags, r.TagUpdates = tagUpdates(res.Tags)
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}

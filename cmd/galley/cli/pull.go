@@ -48,12 +48,9 @@ or wrongly signed bundle is refused before anything is unpacked.
 		Args: exactArgs(1, "a reference"),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			ref, err := parseRef(args[0])
+			ref, err := parseTaggedRef(args[0])
 			if err != nil {
 				return err
-			}
-			if ref.Tag == "" && ref.Digest == "" {
-				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 			}
 			if o.out == "" {
 				return &usageError{errors.New("-o <dir> is required")}

@@ -93,13 +93,8 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 			if ref.Digest != "" {
 				return &usageError{fmt.Errorf("push to a tag (oci://host/repo:version), not to a digest")}
 			}
-			for _, t := range append([]string{ref.Tag}, o.tags...) {
-				if t == "" {
-					continue
-				}
-				if err := registry.ValidateTag(t); err != nil {
-					return &usageError{err}
-				}
+			if err := validateTags(append([]string{ref.Tag}, o.tags...)...); err != nil {
+				return err
 			}
 			client, err := o.client(env)
 			if err != nil {
@@ -164,10 +159,7 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				Bytes:     res.BytesPushed,
 				Manifest:  res.ManifestPushed,
 			}
-			for _, u := range res.Tags {
-				r.Tags = append(r.Tags, u.Tag)
-				r.TagUpdates = append(r.TagUpdates, tagUpdate{Tag: u.Tag, Previous: u.Previous.String(), Changed: u.Changed})
-			}
+			r.Tags, r.TagUpdates = tagUpdates(res.Tags)
 			if signer != nil {
 				sres, err := client.PushSignature(ctx, ref, b.Digest(), sig, signer)
 				if err != nil {

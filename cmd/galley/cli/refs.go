@@ -95,6 +95,47 @@ func parseRef(s string) (registry.Reference, error) {
 	return ref, nil
 }
 
+// parseTaggedRef parses a reference argument that must name a tag or a
+// digest.
+func parseTaggedRef(s string) (registry.Reference, error) {
+	ref, err := parseRef(s)
+	if err != nil {
+		return ref, err
+	}
+	if ref.Tag == "" && ref.Digest == "" {
+		return ref, &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
+	}
+	return ref, nil
+}
+
+// validateTags checks the tags given on the command line, skipping empty
+// ones; a bad one is a usage error.
+func validateTags(tags ...string) error {
+	for _, t := range tags {
+		if t == "" {
+			continue
+		}
+		if err := registry.ValidateTag(t); err != nil {
+			return &usageError{err}
+		}
+	}
+	return nil
+}
+
+// tagUpdates splits what a push or copy did to the tags into the tag names
+// and their JSON updates.
+func tagUpdates(us []registry.TagUpdate) ([]string, []tagUpdate) {
+	var (
+		tags    []string
+		updates []tagUpdate
+	)
+	for _, u := range us {
+		tags = append(tags, u.Tag)
+		updates = append(updates, tagUpdate{Tag: u.Tag, Previous: u.Previous.String(), Changed: u.Changed})
+	}
+	return tags, updates
+}
+
 // isRef says whether an argument names a registry rather than a directory.
 func isRef(s string) bool { return strings.HasPrefix(s, registry.Scheme) }
 

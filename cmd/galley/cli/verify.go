@@ -35,12 +35,9 @@ It exits 0 only then, and prints the verified digest.`,
 		Args: exactArgs(1, "a reference"),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			ref, err := parseRef(args[0])
+			ref, err := parseTaggedRef(args[0])
 			if err != nil {
 				return err
-			}
-			if ref.Tag == "" && ref.Digest == "" {
-				return &usageError{fmt.Errorf("name a tag or digest: %s:<tag> or %s@<digest>", ref, ref)}
 			}
 			if o.key == "" {
 				return &usageError{errors.New("--key <public-key> is required")}
