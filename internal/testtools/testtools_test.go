@@ -1,16 +1,23 @@
 package testtools
 
 import (
+	"debug/buildinfo"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // The exact pins of tools/<name>/go.mod, as each binary reports them. A
 // tool added to tools/ must be added here too (TestVersions checks).
+//
+// A tool with no version command (the Flux controllers, miniredis) has nil
+// args: its build info must then list want as a module dependency, e.g.
+// "github.com/fluxcd/source-controller v1.9.6".
 var versions = []struct {
 	name string
 	args []string
@@ -18,13 +25,20 @@ var versions = []struct {
 }{
 	{"cosign-v2", []string{"version"}, "v2.6.5"},
 	{"cosign-v3", []string{"version"}, "v3.1.3"},
+	{"argocd", []string{"version", "--client", "--short"}, "argocd: v3.2.11"},
 	{"crane", []string{"version"}, "v0.22.1"},
+	{"etcd", []string{"--version"}, "etcd Version: 3.6.17"},
 	{"fluxpull", []string{"-version"}, "github.com/fluxcd/pkg/oci v0.69.0"},
 	{"helm", []string{"version", "--short"}, "v3.22.0"},
+	{"kube-apiserver", []string{"--version"}, "Kubernetes v1.37.2"},
+	{"kubectl", []string{"version", "--client"}, "Client Version: v1.37.2"},
 	{"kustomize", []string{"version"}, "v5.8.2"},
+	{"kustomize-controller", nil, "github.com/fluxcd/kustomize-controller v1.9.6"},
+	{"miniredis", nil, "github.com/alicebob/miniredis/v2 v2.35.0"},
 	{"oras", []string{"version"}, "1.3.6"},
 	{"promtool", []string{"--version"}, "version 3.16.0"},
 	{"registry", []string{"--version"}, "v3.1.2"},
+	{"source-controller", nil, "github.com/fluxcd/source-controller v1.9.6"},
 	{"staticcheck", []string{"-version"}, "(0.8.2)"},
 	// The newline: a build without the release ldflags says v1.10.10-dev.
 	{"tofu", []string{"version"}, "OpenTofu v1.10.10\n"},
@@ -46,6 +60,16 @@ func TestVersions(t *testing.T) {
 	}
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
+			if v.args == nil {
+				deps, err := moduleDeps(Path(t, v.name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(deps, v.want) {
+					t.Errorf("%s was not built from %s; its modules: %v", v.name, v.want, deps)
+				}
+				return
+			}
 			stdout, stderr, err := Run(t, v.name, v.args...)
 			if err != nil {
 				t.Fatalf("%v\nstderr: %s", err, stderr)
@@ -55,6 +79,22 @@ func TestVersions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// moduleDeps lists "path version" of every module a binary was built from.
+func moduleDeps(bin string) ([]string, error) {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("reading build info: %w", err)
+	}
+	var deps []string
+	for _, d := range info.Deps {
+		if d.Replace != nil {
+			d = d.Replace
+		}
+		deps = append(deps, d.Path+" "+d.Version)
+	}
+	return deps, nil
 }
 
 // The shell scripts and this package must agree on where a tool lives, or
