@@ -58,8 +58,9 @@ type Cluster struct {
 	pki        *pki
 	kubectl    string
 
-	mu    sync.Mutex
-	procs []*process // in start order; stopped in reverse
+	mu         sync.Mutex
+	procs      []*process // in start order; stopped in reverse
+	simulating bool
 }
 
 // Start starts a cluster for the test and stops it when the test ends. The
@@ -310,7 +311,15 @@ func (c *Cluster) RESTConfig() (*rest.Config, error) {
 // SimulateStatus starts the status simulator (internal/statussim) until the
 // cluster stops: from then on workloads look ready and Jobs complete,
 // though nothing runs. Its errors go to statussim.log in Dir and to Logs.
+// Calling it again does nothing.
 func (c *Cluster) SimulateStatus() error {
+	c.mu.Lock()
+	running := c.simulating
+	c.simulating = true
+	c.mu.Unlock()
+	if running {
+		return nil
+	}
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return err
