@@ -4,8 +4,10 @@ GO        ?= go
 BIN       ?= bin/galley
 PKGS      ?= ./...
 # Real client tools (registry, cosign v2/v3, oras, crane, promtool, helm,
-# kustomize, staticcheck, fluxpull) are built once per machine into this
-# cache from the pins in tools/*/go.mod; see scripts/install-tools.sh.
+# kustomize, staticcheck, fluxpull) and the real cluster the end-to-end tests
+# deploy to (etcd, kube-apiserver, kubectl, the Flux controllers, Argo CD,
+# miniredis; see docs/e2e.md) are built once per machine into this cache
+# from the pins in tools/*/go.mod; see scripts/install-tools.sh.
 export GALLEY_TOOLS_DIR ?= $(HOME)/.cache/galley/tools
 # Fuzz targets run for this long each in `make test` (CI): long enough to
 # exercise the seeds and some mutations, short enough for the suite budget.
