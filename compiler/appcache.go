@@ -49,12 +49,13 @@ type appEntryObject struct {
 
 // appKey is the key of an app's entry: the render key and what turns the
 // render into the app's objects.
-func (c *renderCache) appKey(renderKey string, ko kustomize.Options, allowPlaintext bool) (string, error) {
+func (c *renderCache) appKey(renderKey string, ko kustomize.Options, allowPlaintext bool, marks deliveryMarks) (string, error) {
 	b, err := json.Marshal(struct {
 		Format, Render string
 		Kustomize      kustomize.Options
 		AllowPlaintext bool
-	}{appCacheFormat, renderKey, ko, allowPlaintext})
+		Marks          deliveryMarks
+	}{appCacheFormat, renderKey, ko, allowPlaintext, marks})
 	if err != nil {
 		return "", fmt.Errorf("computing app cache key: %w", err)
 	}

@@ -61,6 +61,7 @@ type App struct {
 	Secrets     SecretPolicy      `json:"secrets"`
 	SyncWave    *int              `json:"syncWave,omitempty"`
 	ArgoCD      AppArgoCD         `json:"argocd"`
+	Hooks       Hooks             `json:"hooks"`
 	Enabled     bool              `json:"enabled"`
 
 	value cue.Value
@@ -135,6 +136,21 @@ type Image struct {
 // AppArgoCD is what an app changes in its Argo CD Application.
 type AppArgoCD struct {
 	SyncOptions []string `json:"syncOptions"`
+}
+
+// Hooks says how the delivery engines run the chart's Helm hooks.
+type Hooks struct {
+	ArgoCD ArgoCDHooks `json:"argocd"`
+}
+
+// ArgoCDHooks maps Helm hooks to Argo CD sync phases.
+type ArgoCDHooks struct {
+	// PreInstall is the phase of pre-install and pre-upgrade hooks,
+	// PostInstall that of post-install and post-upgrade hooks.
+	PreInstall  string `json:"preInstall"`
+	PostInstall string `json:"postInstall"`
+	// Objects gives single hooks, by Kind/name, a phase of their own.
+	Objects map[string]string `json:"objects"`
 }
 
 // SecretPolicy says what an app may put into the bundle in clear.
