@@ -44,6 +44,7 @@ type appEntryObject struct {
 	Source     string    `json:"source"`
 	Images     []string  `json:"images,omitempty"`
 	CRD        *crdFacts `json:"crd,omitempty"`
+	PreHook    bool      `json:"preHook,omitempty"`
 	Size       int       `json:"size"`
 }
 
@@ -107,7 +108,7 @@ func decodeAppEntry(key string, b []byte) ([]*Object, bool) {
 		}
 		objs[i] = &Object{
 			APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Source: e.Source,
-			yaml: blob[:e.Size:e.Size], images: e.Images, crd: e.CRD, fromCache: true,
+			yaml: blob[:e.Size:e.Size], images: e.Images, crd: e.CRD, preHook: e.PreHook, fromCache: true,
 		}
 		blob = blob[e.Size:]
 	}
@@ -134,7 +135,7 @@ func (c *renderCache) putApp(key string, objs []*Object) {
 		o.yaml = y
 		h.Objects[i] = appEntryObject{
 			APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Source: o.Source,
-			Images: o.Images(), CRD: o.CRD(), Size: len(y),
+			Images: o.Images(), CRD: o.CRD(), PreHook: o.preHook, Size: len(y),
 		}
 		blob.Write(y)
 	}

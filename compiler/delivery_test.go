@@ -136,15 +136,17 @@ func TestHookMarks(t *testing.T) {
 			"secret-h-key.yaml": {
 				"argocd.argoproj.io/hook": "PreSync", "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
 				"argocd.argoproj.io/sync-wave": "", "kustomize.toolkit.fluxcd.io/force": "",
+				"galley.dev/hook-phase": "pre",
 			},
 			"job-h-setup.yaml": {
 				"argocd.argoproj.io/hook": "PreSync", "argocd.argoproj.io/sync-wave": "",
-				"kustomize.toolkit.fluxcd.io/force": "enabled",
+				"kustomize.toolkit.fluxcd.io/force": "enabled", "galley.dev/hook-phase": "pre",
 			},
 			"job-h-migrate.yaml": {
 				"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/sync-wave": "0",
 				"argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation,HookSucceeded",
 				"kustomize.toolkit.fluxcd.io/force":     "enabled",
+				"galley.dev/hook-phase":                 "",
 			},
 			"job-h-create-user.yaml": {
 				"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/sync-wave": "1",
@@ -162,7 +164,7 @@ func TestHookMarks(t *testing.T) {
 			// pre-install hooks in the Sync phase, one wave per weight
 			// before the app's objects; the CRDs before them all.
 			"secret-h-key.yaml":      {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/sync-wave": "-2"},
-			"job-h-setup.yaml":       {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/sync-wave": "-1", "kustomize.toolkit.fluxcd.io/force": ""},
+			"job-h-setup.yaml":       {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/sync-wave": "-1", "kustomize.toolkit.fluxcd.io/force": "", "galley.dev/hook-phase": ""},
 			"job-h-migrate.yaml":     {"argocd.argoproj.io/hook": "Sync", "argocd.argoproj.io/sync-wave": "0"},
 			"job-h-create-user.yaml": {"argocd.argoproj.io/hook": "PostSync", "argocd.argoproj.io/sync-wave": ""},
 			"customresourcedefinition-widgets.example.com.yaml": {"argocd.argoproj.io/sync-wave": "-3"},
@@ -182,6 +184,10 @@ func TestHookMarks(t *testing.T) {
 			res, err := compiler.Compile(context.Background(), dir, opts())
 			if err != nil {
 				t.Fatal(stack.FormatError(err, dir))
+			}
+			_, hooksK := res.Tree.Get("flux/apps/h-hooks.yaml")
+			if want := strings.Contains(tt.delivery, "flux"); hooksK != want {
+				t.Errorf("flux/apps/h-hooks.yaml exists: %v, want %v", hooksK, want)
 			}
 			for file, want := range tt.want {
 				data, ok := res.Tree.Get("apps/h/" + file)

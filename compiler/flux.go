@@ -44,6 +44,9 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 	var all []string
 	for _, r := range apps {
 		a := flux.App{Name: r.app.Name, Namespace: r.app.Namespace, DependsOn: r.app.DependsOn}
+		for _, o := range r.objects {
+			a.PreHooks = a.PreHooks || o.preHook
+		}
 		if others := r.namespaces(); len(others) > 0 {
 			if bare := unnamespaced(r); len(bare) > 0 {
 				errs = append(errs, appError(r.app, "",

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/galley-dev/galley/compiler/flux"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -100,8 +101,10 @@ func intAnnotation(o *Object, k string) (int, bool) {
 // PreSync. Every hook is recreated on each sync (BeforeHookCreation),
 // which is Helm's default and keeps immutable Job specs from failing.
 //
-// Flux: hook Jobs and Pods carry kustomize.toolkit.fluxcd.io/force, so a
-// changed spec replaces them instead of failing on immutable fields.
+// Flux: pre-install and pre-upgrade hooks are marked (flux.HookPhaseKey)
+// for a Kustomization of their own, which the app's waits for; hook Jobs
+// and Pods carry kustomize.toolkit.fluxcd.io/force, so a changed spec
+// replaces them instead of failing on immutable fields.
 func markObjects(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
 	if m.ArgoCD {
 		if err := markArgoCD(a, m, objs); err != nil {
@@ -110,7 +113,15 @@ func markObjects(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
 	}
 	if m.Flux {
 		for _, o := range objs {
-			if len(hookEvents(o)) == 0 || !(o.Kind == "Job" && o.Group() == "batch" || o.Kind == "Pod" && o.Group() == "") {
+			events := hookEvents(o)
+			if len(events) == 0 {
+				continue
+			}
+			if slices.Contains(events, "pre-install") || slices.Contains(events, "pre-upgrade") {
+				setAnnotation(o, flux.HookPhaseKey, flux.HookPhasePre)
+				o.preHook = true
+			}
+			if !(o.Kind == "Job" && o.Group() == "batch" || o.Kind == "Pod" && o.Group() == "") {
 				continue
 			}
 			if _, ok := annotations(o)[fluxForceKey]; !ok {

@@ -30,9 +30,12 @@ type Object struct {
 	// yaml, once printed for the app cache, is the object's file; for an
 	// object read from the app cache (fromCache), Body is nil and yaml and
 	// images are all there is.
-	yaml      []byte
-	images    []string
-	crd       *crdFacts
+	yaml   []byte
+	images []string
+	crd    *crdFacts
+	// preHook says the object is a pre-install hook that Flux applies
+	// with a Kustomization of its own (hooks.go).
+	preHook   bool
 	fromCache bool
 }
 

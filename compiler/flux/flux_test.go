@@ -30,7 +30,7 @@ var goldenCases = []struct {
 		Prune:     true, Wait: true,
 		Apps: []App{
 			{Name: "postgres", Namespace: "data"},
-			{Name: "airflow", Namespace: "airflow", DependsOn: []string{"postgres"}},
+			{Name: "airflow", Namespace: "airflow", DependsOn: []string{"postgres"}, PreHooks: true},
 			{Name: "metabase", Namespace: "data", DependsOn: []string{"postgres", "airflow"}},
 			{Name: "monitoring", Namespace: "monitoring", Path: "monitoring", DependsOn: []string{"airflow", "metabase", "postgres"}},
 		},
@@ -218,7 +218,16 @@ func TestObjects(t *testing.T) {
 
 			names := map[string]string{} // Kustomization name -> app
 			wantNamespaces := map[string]bool{}
+			hookFiles := 0
 			for _, a := range o.Apps {
+				if a.PreHooks {
+					// TestHookPatchesSplitTheApp checks the rest.
+					hookFiles++
+					var h parsedKustomization
+					mustUnmarshal(t, byPath["flux/apps/"+a.Name+"-hooks.yaml"], &h)
+					checkSource(a.Name+" hooks", h)
+					names[h.Metadata.Name] = a.Name + "-hooks"
+				}
 				var k parsedKustomization
 				mustUnmarshal(t, byPath["flux/apps/"+a.Name+".yaml"], &k)
 				checkSource(a.Name, k)
@@ -252,6 +261,9 @@ func TestObjects(t *testing.T) {
 					got = append(got, app)
 				}
 				want := slices.Compact(slices.Sorted(slices.Values(a.DependsOn)))
+				if a.PreHooks {
+					want = append(want, a.Name+"-hooks")
+				}
 				if !slices.Equal(got, want) {
 					t.Errorf("app %s: depends on %v, want %v", a.Name, got, want)
 				}
@@ -280,7 +292,7 @@ func TestObjects(t *testing.T) {
 			if !maps.Equal(gotNamespaces, wantNamespaces) {
 				t.Errorf("namespaces: got %v, want %v", gotNamespaces, wantNamespaces)
 			}
-			if want := 2 + len(o.Apps) + len(wantNamespaces); len(files) != want {
+			if want := 2 + len(o.Apps) + hookFiles + len(wantNamespaces); len(files) != want {
 				t.Errorf("got %d files, want %d", len(files), want)
 			}
 		})
