@@ -213,7 +213,7 @@ func TestHookMarksUnknownObject(t *testing.T) {
 		t.Fatal("no error for a hook override naming no hook")
 	}
 	msg := stack.FormatError(err, dir)
-	want := `stack.cue:\d+:\d+: .*hooks.argocd.objects names Job/h-nope, which is no Helm hook of the chart: its hooks are Job/h-create-user, Job/h-migrate, Job/h-setup, Secret/h-key`
+	want := `stack.cue:\d+:\d+: stack.apps.h.hooks.argocd.objects: Job/h-nope: no such Helm hook in the chart; its hooks are Job/h-create-user, Job/h-migrate, Job/h-setup, Secret/h-key`
 	if !regexp.MustCompile(want).MatchString(msg) {
 		t.Fatalf("got:\n%s\nwant a match for:\n%s", msg, want)
 	}

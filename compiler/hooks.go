@@ -199,7 +199,7 @@ func markArgoCD(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
 		if len(names) > 0 {
 			have = "its hooks are " + strings.Join(names, ", ")
 		}
-		return appError(a, "hooks.argocd.objects", "hooks.argocd.objects names %s, which is no Helm hook of the chart: %s",
+		return appError(a, "hooks.argocd.objects", "%s: no such Helm hook in the chart; %s",
 			strings.Join(unknown, ", "), have)
 	}
 
