@@ -121,7 +121,7 @@ func markObjects(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
 				setAnnotation(o, flux.HookPhaseKey, flux.HookPhasePre)
 				o.preHook = true
 			}
-			if !(o.Kind == "Job" && o.Group() == "batch" || o.Kind == "Pod" && o.Group() == "") {
+			if !immutableWorkload(o) {
 				continue
 			}
 			if _, ok := annotations(o)[fluxForceKey]; !ok {
@@ -130,6 +130,12 @@ func markObjects(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
 		}
 	}
 	return nil
+}
+
+// immutableWorkload reports whether the object is a Job or a Pod, whose
+// specs an update may not change.
+func immutableWorkload(o *Object) bool {
+	return o.Kind == "Job" && o.Group() == "batch" || o.Kind == "Pod" && o.Group() == ""
 }
 
 func markArgoCD(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
