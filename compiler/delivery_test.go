@@ -355,3 +355,34 @@ func TestAPIChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestFluxNamesCarryTheEnvironment: one Flux holds several environments
+// of a stack.
+func TestFluxNamesCarryTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, hookStack("", `flux: repository: "oci://registry.example.com/team/s"`))
+	o := opts()
+	o.Environment = "prod"
+	res, err := compiler.Compile(context.Background(), dir, o)
+	if err != nil {
+		t.Fatal(stack.FormatError(err, dir))
+	}
+	for path, want := range map[string]string{
+		"flux/root/ocirepository.yaml": "s-prod",
+		"flux/root/kustomization.yaml": "s-prod",
+		"flux/apps/h.yaml":             "s-prod-h",
+		"flux/apps/h-hooks.yaml":       "s-prod-h-hooks",
+	} {
+		data, ok := res.Tree.Get(path)
+		if !ok {
+			t.Fatalf("no %s", path)
+		}
+		var obj struct{ Metadata struct{ Name string } }
+		if err := yaml.Unmarshal(data, &obj); err != nil {
+			t.Fatal(err)
+		}
+		if obj.Metadata.Name != want {
+			t.Errorf("%s: name %s, want %s", path, obj.Metadata.Name, want)
+		}
+	}
+}

@@ -23,15 +23,16 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 		return errs
 	}
 	opts := flux.Options{
-		StackName:  s.Name,
-		URL:        f.Repository,
-		Ref:        flux.Ref{Tag: f.Ref.Tag, Semver: f.Ref.Semver},
-		Namespace:  f.Namespace,
-		Interval:   f.Interval,
-		Timeout:    f.Timeout,
-		PullSecret: f.PullSecret,
-		Prune:      f.Prune,
-		Wait:       f.Wait,
+		StackName:   s.Name,
+		Environment: s.Environment,
+		URL:         f.Repository,
+		Ref:         flux.Ref{Tag: f.Ref.Tag, Semver: f.Ref.Semver},
+		Namespace:   f.Namespace,
+		Interval:    f.Interval,
+		Timeout:     f.Timeout,
+		PullSecret:  f.PullSecret,
+		Prune:       f.Prune,
+		Wait:        f.Wait,
 	}
 	if opts.Ref == (flux.Ref{}) {
 		opts.Ref.Tag = s.Version

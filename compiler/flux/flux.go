@@ -18,9 +18,10 @@
 //     each new artifact. flux/root/ is outside that path, so the
 //     OCIRepository the user applied is never overwritten by a bundle:
 //     moving to another tag or range is the user's change.
-//   - Kustomization names are "<stack>-<app>" so that several stacks can
-//     share Flux's namespace; the OCIRepository and the root Kustomization
-//     are named "<stack>". Flux labels every object it applies with the
+//   - Kustomization names are "<stack>-<env>-<app>" ("<stack>-<app>"
+//     without an environment) so that several stacks, and several
+//     environments of one, can share Flux's namespace; the OCIRepository
+//     and the root Kustomization are named "<stack>-<env>" (or "<stack>"). Flux labels every object it applies with the
 //     Kustomization name, so the names are DNS-1123 labels of at most 63
 //     characters.
 //   - dependsOn mirrors the stack's dependencies: a Kustomization waits for
@@ -135,6 +136,9 @@ type Ref struct {
 // Options describe the stack to generate Flux objects for.
 type Options struct {
 	StackName string
+	// Environment is the stack's environment ("" for none), part of every
+	// Flux object's name: "<stack>-<env>" and "<stack>-<env>-<app>".
+	Environment string
 	// URL is the bundle's repository, oci://<registry>/<repository>, with
 	// no tag or digest.
 	URL string
@@ -189,7 +193,7 @@ func Generate(o Options) ([]bundles.File, error) {
 	repo := ociRepository{
 		APIVersion: SourceAPIVersion,
 		Kind:       "OCIRepository",
-		Metadata:   metadata{Name: o.StackName, Namespace: o.Namespace, Labels: labels},
+		Metadata:   metadata{Name: o.rootName(), Namespace: o.Namespace, Labels: labels},
 		Spec: ociRepositorySpec{
 			Interval: o.Interval,
 			URL:      o.URL,
@@ -211,11 +215,11 @@ func Generate(o Options) ([]bundles.File, error) {
 		return nil, err
 	}
 
-	source := sourceRef{Kind: "OCIRepository", Name: o.StackName}
+	source := sourceRef{Kind: "OCIRepository", Name: o.rootName()}
 	root := kustomization{
 		APIVersion: KustomizeAPIVersion,
 		Kind:       "Kustomization",
-		Metadata:   metadata{Name: o.StackName, Namespace: o.Namespace, Labels: labels},
+		Metadata:   metadata{Name: o.rootName(), Namespace: o.Namespace, Labels: labels},
 		Spec: kustomizationSpec{
 			Interval:  o.Interval,
 			Timeout:   o.Timeout,
@@ -288,7 +292,17 @@ func Generate(o Options) ([]bundles.File, error) {
 }
 
 // name is the Kustomization name of an app.
-func (o *Options) name(app string) string { return o.StackName + "-" + app }
+func (o *Options) name(app string) string { return o.rootName() + "-" + app }
+
+// rootName names the OCIRepository and the root Kustomization: the stack
+// and its environment, so that one Flux holds several environments of a
+// stack.
+func (o *Options) rootName() string {
+	if o.Environment == "" {
+		return o.StackName
+	}
+	return o.StackName + "-" + o.Environment
+}
 
 // hooksName is the name of the Kustomization of an app's pre-install hooks.
 func (o *Options) hooksName(app string) string { return o.name(app) + "-hooks" }
@@ -348,6 +362,12 @@ func (o *Options) validate() error {
 	}
 
 	label("stack name", o.StackName)
+	if o.Environment != "" {
+		label("environment", o.Environment)
+		if n := o.rootName(); o.StackName != "" && len(n) > validation.DNS1123LabelMaxLength {
+			bad("OCIRepository name %q is longer than %d characters; shorten the stack or environment name", n, validation.DNS1123LabelMaxLength)
+		}
+	}
 	label("namespace", o.Namespace)
 	if err := checkURL(o.URL); err != nil {
 		errs = append(errs, err)
@@ -404,7 +424,7 @@ func (o *Options) validate() error {
 			n = o.hooksName(a.Name)
 		}
 		if o.StackName != "" && a.Name != "" && len(n) > validation.DNS1123LabelMaxLength {
-			bad("%s: Kustomization name %q is longer than %d characters; shorten the stack or app name", what, n, validation.DNS1123LabelMaxLength)
+			bad("%s: Kustomization name %q is longer than %d characters; shorten the stack, environment or app name", what, n, validation.DNS1123LabelMaxLength)
 		}
 		if a.PreHooks && known[a.Name+"-hooks"] {
 			bad("%s: its hooks Kustomization %q would be named like app %s-hooks; rename one", what, n, a.Name)

@@ -39,6 +39,7 @@ var goldenCases = []struct {
 	name: "verified",
 	opts: Options{
 		StackName:    "obs",
+		Environment:  "prod",
 		URL:          "oci://localhost:5000/obs",
 		Ref:          Ref{Semver: "~1.4.0"},
 		Namespace:    "gitops",
@@ -174,7 +175,7 @@ func TestObjects(t *testing.T) {
 
 			var repo parsedRepository
 			mustUnmarshal(t, byPath[OCIRepositoryFile], &repo)
-			if repo.APIVersion != SourceAPIVersion || repo.Kind != "OCIRepository" || repo.Metadata.Name != o.StackName || repo.Metadata.Namespace != o.Namespace {
+			if repo.APIVersion != SourceAPIVersion || repo.Kind != "OCIRepository" || repo.Metadata.Name != o.rootName() || repo.Metadata.Namespace != o.Namespace {
 				t.Errorf("OCIRepository: %s %s %s/%s", repo.APIVersion, repo.Kind, repo.Metadata.Namespace, repo.Metadata.Name)
 			}
 			if s := repo.Spec; s.URL != o.URL || s.Interval != o.Interval || s.Ref.Tag != o.Ref.Tag || s.Ref.Semver != o.Ref.Semver || s.Ref.Digest != "" {
@@ -212,7 +213,7 @@ func TestObjects(t *testing.T) {
 			var root parsedKustomization
 			mustUnmarshal(t, byPath[KustomizationFile], &root)
 			checkSource("root", root)
-			if root.Metadata.Name != o.StackName || root.Spec.Path != "./flux/apps" || !root.Spec.Prune || root.Spec.TargetNamespace != "" || len(root.Spec.DependsOn) != 0 {
+			if root.Metadata.Name != o.rootName() || root.Spec.Path != "./flux/apps" || !root.Spec.Prune || root.Spec.TargetNamespace != "" || len(root.Spec.DependsOn) != 0 {
 				t.Errorf("root: %+v", root)
 			}
 
@@ -397,6 +398,7 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{"no stack name", ok(func(o *Options) { o.StackName = "" }), `(?m)^stack name is empty$`},
 		{"bad stack name", ok(func(o *Options) { o.StackName = "Data" }), `(?m)^stack name "Data": a lowercase RFC 1123 label`},
+		{"bad environment", ok(func(o *Options) { o.Environment = "Prod" }), `(?m)^environment "Prod": a lowercase RFC 1123 label`},
 		{"bad namespace", ok(func(o *Options) { o.Namespace = "flux_system" }), `(?m)^namespace "flux_system": `},
 		{"URL without scheme", ok(func(o *Options) { o.URL = "registry.example.com/data" }), `(?m)^URL "registry.example.com/data": want oci://<registry>/<repository>$`},
 		{"URL without repository", ok(func(o *Options) { o.URL = "oci://registry.example.com" }), `(?m)^URL "oci://registry.example.com": want oci://`},
