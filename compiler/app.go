@@ -53,12 +53,13 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	// reveal the other on the next run.
 	var problems stack.Errors
 	ko := kustomizeOptions(a)
+	marks := marksFor(s, a)
 	key, appKey := "", ""
 	if cache != nil {
 		if key, err = cache.key(ch, req); err != nil {
 			return nil, err
 		}
-		if appKey, err = cache.appKey(key, ko, a.Secrets.AllowPlaintext); err != nil {
+		if appKey, err = cache.appKey(key, ko, a.Secrets.AllowPlaintext, marks); err != nil {
 			return nil, err
 		}
 		if objs, ok := cache.getApp(appKey); ok {
@@ -110,6 +111,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		if o != nil {
 			r.objects = append(r.objects, o)
 		}
+	}
+	if err := markObjects(a, marks, r.objects); err != nil {
+		problems = append(problems, err)
 	}
 	if err := checkSecrets(a, ch, r.objects); err != nil {
 		problems = append(problems, err)

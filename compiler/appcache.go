@@ -28,7 +28,7 @@ import (
 // endian), the header, then every object's YAML back to back. Reading it
 // needs no unescaping, and the header's checksum of the YAML turns a
 // damaged entry into a miss.
-const appCacheFormat = "galley-app-v1\n"
+const appCacheFormat = "galley-app-v2\n"
 
 type appEntryHeader struct {
 	Key     string           `json:"key"`
@@ -37,23 +37,26 @@ type appEntryHeader struct {
 }
 
 type appEntryObject struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Namespace  string   `json:"namespace,omitempty"`
-	Name       string   `json:"name"`
-	Source     string   `json:"source"`
-	Images     []string `json:"images,omitempty"`
-	Size       int      `json:"size"`
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Namespace  string    `json:"namespace,omitempty"`
+	Name       string    `json:"name"`
+	Source     string    `json:"source"`
+	Images     []string  `json:"images,omitempty"`
+	CRD        *crdFacts `json:"crd,omitempty"`
+	PreHook    bool      `json:"preHook,omitempty"`
+	Size       int       `json:"size"`
 }
 
 // appKey is the key of an app's entry: the render key and what turns the
 // render into the app's objects.
-func (c *renderCache) appKey(renderKey string, ko kustomize.Options, allowPlaintext bool) (string, error) {
+func (c *renderCache) appKey(renderKey string, ko kustomize.Options, allowPlaintext bool, marks deliveryMarks) (string, error) {
 	b, err := json.Marshal(struct {
 		Format, Render string
 		Kustomize      kustomize.Options
 		AllowPlaintext bool
-	}{appCacheFormat, renderKey, ko, allowPlaintext})
+		Marks          deliveryMarks
+	}{appCacheFormat, renderKey, ko, allowPlaintext, marks})
 	if err != nil {
 		return "", fmt.Errorf("computing app cache key: %w", err)
 	}
@@ -105,7 +108,7 @@ func decodeAppEntry(key string, b []byte) ([]*Object, bool) {
 		}
 		objs[i] = &Object{
 			APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Source: e.Source,
-			yaml: blob[:e.Size:e.Size], images: e.Images, fromCache: true,
+			yaml: blob[:e.Size:e.Size], images: e.Images, crd: e.CRD, preHook: e.PreHook, fromCache: true,
 		}
 		blob = blob[e.Size:]
 	}
@@ -132,7 +135,7 @@ func (c *renderCache) putApp(key string, objs []*Object) {
 		o.yaml = y
 		h.Objects[i] = appEntryObject{
 			APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Source: o.Source,
-			Images: o.Images(), Size: len(y),
+			Images: o.Images(), CRD: o.CRD(), PreHook: o.preHook, Size: len(y),
 		}
 		blob.Write(y)
 	}

@@ -144,10 +144,15 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 
-	if err := addMonitoring(tree, s, apps); err != nil {
+	monitoring, err := addMonitoring(tree, s, apps)
+	if err != nil {
 		return nil, err
 	}
-	if err := addDelivery(tree, s, apps, waves); err != nil {
+	apis := newAPIProvider(s, apps)
+	if err := checkAPIs(s, apis, apps, monitoring, waves); err != nil {
+		return nil, err
+	}
+	if err := addDelivery(tree, s, apps, waves, apis); err != nil {
 		return nil, err
 	}
 	ib, err := index.Marshal()
@@ -359,10 +364,12 @@ func addObjects(tree *bundles.Tree, dir, what string, objs []*Object) ([]string,
 }
 
 // addDelivery writes the GitOps objects the stack asks for.
-func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves map[string]int) error {
+func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves map[string]int, apis *apiProvider) error {
 	if a := s.Delivery.ArgoCD; a != nil {
 		opts := argocd.Options{
 			StackName:         s.Name,
+			Environment:       s.Environment,
+			Version:           s.Version,
 			RepoURL:           a.Repository,
 			TargetRevision:    a.TargetRevision,
 			Namespace:         a.Namespace,
@@ -371,16 +378,19 @@ func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves 
 			Automated:         a.Sync.Automated,
 			Prune:             a.Sync.Prune,
 			SelfHeal:          a.Sync.SelfHeal,
+			SyncOptions:       a.SyncOptions,
+			ClusterResources:  clusterResources(s, apis, apps),
 		}
-		if opts.TargetRevision == "" {
-			opts.TargetRevision = s.Version
+		if opts.SyncOptions == nil {
+			opts.SyncOptions = []string{} // the stack's schema gives the defaults
 		}
 		for _, r := range apps {
 			opts.Apps = append(opts.Apps, argocd.App{
-				Name:       r.app.Name,
-				Namespace:  r.app.Namespace,
-				Namespaces: r.namespaces(),
-				Wave:       waves[r.app.Name],
+				Name:        r.app.Name,
+				Namespace:   r.app.Namespace,
+				Namespaces:  r.namespaces(),
+				Wave:        waves[r.app.Name],
+				SyncOptions: r.app.ArgoCD.SyncOptions,
 			})
 		}
 		opts.Apps = append(opts.Apps, jobApps(s, waves)...)

@@ -23,15 +23,16 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 		return errs
 	}
 	opts := flux.Options{
-		StackName:  s.Name,
-		URL:        f.Repository,
-		Ref:        flux.Ref{Tag: f.Ref.Tag, Semver: f.Ref.Semver},
-		Namespace:  f.Namespace,
-		Interval:   f.Interval,
-		Timeout:    f.Timeout,
-		PullSecret: f.PullSecret,
-		Prune:      f.Prune,
-		Wait:       f.Wait,
+		StackName:   s.Name,
+		Environment: s.Environment,
+		URL:         f.Repository,
+		Ref:         flux.Ref{Tag: f.Ref.Tag, Semver: f.Ref.Semver},
+		Namespace:   f.Namespace,
+		Interval:    f.Interval,
+		Timeout:     f.Timeout,
+		PullSecret:  f.PullSecret,
+		Prune:       f.Prune,
+		Wait:        f.Wait,
 	}
 	if opts.Ref == (flux.Ref{}) {
 		opts.Ref.Tag = s.Version
@@ -44,6 +45,9 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 	var all []string
 	for _, r := range apps {
 		a := flux.App{Name: r.app.Name, Namespace: r.app.Namespace, DependsOn: r.app.DependsOn}
+		for _, o := range r.objects {
+			a.PreHooks = a.PreHooks || o.preHook
+		}
 		if others := r.namespaces(); len(others) > 0 {
 			if bare := unnamespaced(r); len(bare) > 0 {
 				errs = append(errs, appError(r.app, "",

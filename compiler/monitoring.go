@@ -13,26 +13,37 @@ import (
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
-// addMonitoring writes monitoring/ for a stack with a monitoring block.
-func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
+// addMonitoring writes monitoring/ for a stack with a monitoring block,
+// and returns its objects.
+func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) ([]*Object, error) {
 	if s.Monitoring == nil {
-		return nil
+		return nil, nil
 	}
 	files, err := alerts.Generate(monitoringOptions(s, apps))
 	if err != nil {
-		return fmt.Errorf("generating monitoring: %w", err)
+		return nil, fmt.Errorf("generating monitoring: %w", err)
 	}
 	if len(files) == 0 {
 		// An empty monitoring/ would leave its Application pointing at a
 		// path the bundle does not have.
-		return stack.Errors{s.MonitoringError("", "the monitoring block writes nothing: switch on a pack, add rules or alertmanager, or give an app with pods a dashboard")}
+		return nil, stack.Errors{s.MonitoringError("", "the monitoring block writes nothing: switch on a pack, add rules or alertmanager, or give an app with pods a dashboard")}
 	}
+	var objs []*Object
 	for _, f := range files {
 		if err := tree.Add(f.Path, f.Data); err != nil {
-			return fmt.Errorf("generating monitoring: %w", err)
+			return nil, fmt.Errorf("generating monitoring: %w", err)
+		}
+		for _, doc := range splitDocuments(f.Data) {
+			o, err := parseObject(doc, f.Path)
+			if err != nil {
+				return nil, fmt.Errorf("generating monitoring: %w", err)
+			}
+			if o != nil {
+				objs = append(objs, o)
+			}
 		}
 	}
-	return nil
+	return objs, nil
 }
 
 // monitoringApps is the Argo CD Application that deploys monitoring/, one

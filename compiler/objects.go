@@ -30,8 +30,12 @@ type Object struct {
 	// yaml, once printed for the app cache, is the object's file; for an
 	// object read from the app cache (fromCache), Body is nil and yaml and
 	// images are all there is.
-	yaml      []byte
-	images    []string
+	yaml   []byte
+	images []string
+	crd    *crdFacts
+	// preHook says the object is a pre-install hook that Flux applies
+	// with a Kustomization of its own (hooks.go).
+	preHook   bool
 	fromCache bool
 }
 
@@ -332,15 +336,22 @@ func yamlSafeRunes(s string) bool {
 	return true
 }
 
-// clusterScoped lists the kinds charts commonly render that have no
-// namespace, so two apps writing one of them collide wherever they live.
+// clusterScoped lists the cluster-scoped kinds of Kubernetes (v1.37), and
+// common ones of well-known CRDs, which have no namespace: two apps writing
+// one of them collide wherever they live. The AppProject's whitelist takes
+// only the built-in ones from here (apis.go).
 var clusterScoped = map[string]bool{
-	"APIService": true, "CSIDriver": true, "ClusterIssuer": true, "ClusterRole": true,
-	"ClusterRoleBinding": true, "CustomResourceDefinition": true, "IngressClass": true,
-	"MutatingWebhookConfiguration": true, "Namespace": true, "PersistentVolume": true,
-	"PodSecurityPolicy": true, "PriorityClass": true, "RuntimeClass": true, "StorageClass": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
-	"ValidatingWebhookConfiguration": true, "VolumeSnapshotClass": true,
+	"APIService": true, "CSIDriver": true, "CSINode": true, "CertificateSigningRequest": true,
+	"ClusterIssuer": true, "ClusterRole": true, "ClusterRoleBinding": true, "ClusterTrustBundle": true,
+	"ComponentStatus": true, "CustomResourceDefinition": true, "DeviceClass": true, "DeviceTaintRule": true,
+	"FlowSchema": true, "IPAddress": true, "IngressClass": true,
+	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
+	"MutatingWebhookConfiguration": true, "Namespace": true, "Node": true, "PersistentVolume": true,
+	"PodSecurityPolicy": true, "PriorityClass": true, "PriorityLevelConfiguration": true,
+	"ResourceSlice": true, "RuntimeClass": true, "ServiceCIDR": true, "StorageClass": true,
+	"StorageVersionMigration": true, "ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+	"ValidatingWebhookConfiguration": true, "VolumeAttachment": true, "VolumeAttributesClass": true,
+	"VolumeSnapshotClass": true,
 }
 
 // key identifies the object in the cluster once deployed into namespace:

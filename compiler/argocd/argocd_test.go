@@ -3,6 +3,7 @@ package argocd
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,11 +26,18 @@ var goldenCases = []struct {
 	name: "basic",
 	opts: Options{
 		StackName:      "data",
+		Environment:    "prod",
 		RepoURL:        "oci://registry.example.com/platform/data",
-		TargetRevision: "1.4.0",
+		Version:        "1.4.2",
+		TargetRevision: "~1.4.0",
 		Automated:      true, Prune: true, SelfHeal: true,
+		ClusterResources: []GroupKind{
+			{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"},
+			{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"},
+			{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"},
+		},
 		Apps: []App{
-			{Name: "postgres", Namespace: "data", Wave: 0},
+			{Name: "postgres", Namespace: "data", Wave: 0, SyncOptions: []string{"ServerSideApply=false", "Replace=true"}},
 			{Name: "airflow", Namespace: "airflow", Wave: 1},
 			{Name: "metabase", Namespace: "data", Wave: 2},
 			{Name: "monitoring", Namespace: "monitoring", Path: "monitoring", Wave: 3},
@@ -40,6 +48,8 @@ var goldenCases = []struct {
 	opts: Options{
 		StackName:         "obs",
 		RepoURL:           "oci://localhost:5000/obs",
+		Version:           "0.3.0",
+		SyncOptions:       []string{},
 		TargetRevision:    "sha256:" + strings.Repeat("0f", 32),
 		Namespace:         "gitops",
 		Project:           "observability",
@@ -181,8 +191,22 @@ func TestObjects(t *testing.T) {
 			if !slices.Equal(proj.Spec.SourceRepos, []string{o.RepoURL}) {
 				t.Errorf("project sourceRepos: got %v", proj.Spec.SourceRepos)
 			}
-			if len(proj.Spec.ClusterResourceWhitelist) != 1 || proj.Spec.ClusterResourceWhitelist[0].Group != "*" || proj.Spec.ClusterResourceWhitelist[0].Kind != "*" {
-				t.Errorf("project clusterResourceWhitelist: got %v", proj.Spec.ClusterResourceWhitelist)
+			wantKinds := map[GroupKind]bool{}
+			for _, gk := range o.ClusterResources {
+				wantKinds[gk] = true
+			}
+			if slices.Contains(o.SyncOptions, "CreateNamespace=true") {
+				wantKinds[GroupKind{Kind: "Namespace"}] = true
+			}
+			gotKinds := map[GroupKind]bool{}
+			for _, gk := range proj.Spec.ClusterResourceWhitelist {
+				if gotKinds[GroupKind(gk)] {
+					t.Errorf("project clusterResourceWhitelist: %v twice", gk)
+				}
+				gotKinds[GroupKind(gk)] = true
+			}
+			if !maps.Equal(gotKinds, wantKinds) {
+				t.Errorf("project clusterResourceWhitelist: got %v, want %v", gotKinds, wantKinds)
 			}
 			allowed := map[string]bool{}
 			var prev string
@@ -201,10 +225,10 @@ func TestObjects(t *testing.T) {
 				var app parsedApp
 				mustUnmarshal(t, byPath["argocd/apps/"+a.Name+".yaml"], &app)
 				m, s := app.Metadata, app.Spec
-				if app.Kind != "Application" || m.Name != o.StackName+"-"+a.Name || m.Namespace != o.Namespace {
+				if app.Kind != "Application" || m.Name != o.rootName()+"-"+a.Name || m.Namespace != o.Namespace {
 					t.Errorf("app %s: got %s %s/%s", a.Name, app.Kind, m.Namespace, m.Name)
 				}
-				if !slices.Equal(m.Finalizers, []string{"resources-finalizer.argocd.argoproj.io"}) {
+				if !slices.Equal(m.Finalizers, []string{"resources-finalizer.argocd.argoproj.io/foreground"}) {
 					t.Errorf("app %s: finalizers %v", a.Name, m.Finalizers)
 				}
 				wave, err := strconv.Atoi(m.Annotations["argocd.argoproj.io/sync-wave"])
@@ -221,7 +245,7 @@ func TestObjects(t *testing.T) {
 				if a.Path != "" {
 					wantPath = a.Path
 				}
-				if s.Source.RepoURL != o.RepoURL || s.Source.TargetRevision != o.TargetRevision || s.Source.Path != wantPath {
+				if s.Source.RepoURL != o.RepoURL || s.Source.TargetRevision != o.Version || s.Source.Path != wantPath {
 					t.Errorf("app %s: source %+v", a.Name, s.Source)
 				}
 				if s.Destination.Server != o.DestinationServer || s.Destination.Namespace != a.Namespace || !allowed[a.Namespace] {
@@ -232,8 +256,18 @@ func TestObjects(t *testing.T) {
 						t.Errorf("app %s: namespace %s not allowed by the project", a.Name, ns)
 					}
 				}
-				if s.SyncPolicy == nil || !slices.Contains(s.SyncPolicy.SyncOptions, "CreateNamespace=true") {
-					t.Fatalf("app %s: syncPolicy %+v", a.Name, s.SyncPolicy)
+				var gotOpts []string
+				if s.SyncPolicy != nil {
+					gotOpts = s.SyncPolicy.SyncOptions
+				}
+				if !slices.Equal(gotOpts, o.appSyncOptions(a)) {
+					t.Errorf("app %s: sync options %v, want %v", a.Name, gotOpts, o.appSyncOptions(a))
+				}
+				if o.Automated && s.SyncPolicy == nil {
+					t.Fatalf("app %s: no syncPolicy, want automated sync", a.Name)
+				}
+				if s.SyncPolicy == nil {
+					continue
 				}
 				switch au := s.SyncPolicy.Automated; {
 				case o.Automated && (au == nil || au.Prune != o.Prune || au.SelfHeal != o.SelfHeal):
@@ -245,7 +279,7 @@ func TestObjects(t *testing.T) {
 
 			var root parsedApp
 			mustUnmarshal(t, byPath["argocd/root.yaml"], &root)
-			if root.Metadata.Name != o.StackName || root.Metadata.Namespace != o.Namespace || len(root.Metadata.Finalizers) != 0 {
+			if root.Metadata.Name != o.rootName() || root.Metadata.Namespace != o.Namespace || len(root.Metadata.Finalizers) != 0 {
 				t.Errorf("root: metadata %+v", root.Metadata)
 			}
 			if root.Spec.Project != "default" || root.Spec.Source.Path != "argocd/apps" ||
@@ -295,7 +329,7 @@ func TestCRDs(t *testing.T) {
 func TestGenerateErrors(t *testing.T) {
 	ok := func(edit func(*Options)) Options {
 		o := Options{
-			StackName: "data", RepoURL: "oci://registry.example.com/data", TargetRevision: "1.0.0",
+			StackName: "data", RepoURL: "oci://registry.example.com/data", Version: "1.0.0", TargetRevision: "~1.0.0",
 			Apps: []App{{Name: "a", Namespace: "data"}},
 		}
 		edit(&o)
@@ -316,7 +350,13 @@ func TestGenerateErrors(t *testing.T) {
 		{"repo URL with a digest", ok(func(o *Options) { o.RepoURL = "oci://registry.example.com/data@sha256:00" }), `(?m)^repo URL ".*": no digest here`},
 		{"repo URL with capitals", ok(func(o *Options) { o.RepoURL = "oci://registry.example.com/Data" }), `(?m)^repo URL "oci://registry.example.com/Data": `},
 		{"https repo URL", ok(func(o *Options) { o.RepoURL = "https://github.com/x/y" }), `(?m)^repo URL "https://github.com/x/y": want oci://`},
-		{"no revision", ok(func(o *Options) { o.TargetRevision = "" }), `(?m)^target revision is empty$`},
+		{"no version", ok(func(o *Options) { o.Version, o.TargetRevision = "", "" }), `(?m)^version is empty: child Applications pin the bundle's exact version$`},
+		{"bad version", ok(func(o *Options) { o.Version = "1.0.0+build" }), `(?m)^version "1.0.0\+build": not a valid OCI tag$`},
+		{"bad environment", ok(func(o *Options) { o.Environment = "Prod" }), `(?m)^environment "Prod": `},
+		{"bad sync option", ok(func(o *Options) { o.SyncOptions = []string{"ServerSideApply"} }), `(?m)^sync option "ServerSideApply": want Key=value`},
+		{"bad app sync option", ok(func(o *Options) { o.Apps[0].SyncOptions = []string{"=true"} }), `(?m)^app "a": sync option "=true": want Key=value`},
+		{"wildcard cluster resource", ok(func(o *Options) { o.ClusterResources = []GroupKind{{Group: "*", Kind: "*"}} }), `(?m)^cluster resource .*: want a group and an exact kind$`},
+		{"name with environment too long", ok(func(o *Options) { o.Environment = "e"; o.Apps[0].Name = strings.Repeat("a", 57) }), `(?m)^app "a{57}": Application name "data-e-a{57}" is longer than 63 characters; shorten the stack, environment or app name$`},
 		{"revision with spaces", ok(func(o *Options) { o.TargetRevision = "1.0.0\n" }), `(?m)^target revision "1.0.0\\n": leading or trailing space$`},
 		{"bad destination", ok(func(o *Options) { o.DestinationServer = "in-cluster" }), `(?m)^destination server "in-cluster": want an http\(s\) URL$`},
 		{"prune without automated", ok(func(o *Options) { o.Prune = true }), `(?m)^prune and self-heal need automated sync$`},

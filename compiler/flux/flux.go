@@ -18,9 +18,10 @@
 //     each new artifact. flux/root/ is outside that path, so the
 //     OCIRepository the user applied is never overwritten by a bundle:
 //     moving to another tag or range is the user's change.
-//   - Kustomization names are "<stack>-<app>" so that several stacks can
-//     share Flux's namespace; the OCIRepository and the root Kustomization
-//     are named "<stack>". Flux labels every object it applies with the
+//   - Kustomization names are "<stack>-<env>-<app>" ("<stack>-<app>"
+//     without an environment) so that several stacks, and several
+//     environments of one, can share Flux's namespace; the OCIRepository
+//     and the root Kustomization are named "<stack>-<env>" (or "<stack>"). Flux labels every object it applies with the
 //     Kustomization name, so the names are DNS-1123 labels of at most 63
 //     characters.
 //   - dependsOn mirrors the stack's dependencies: a Kustomization waits for
@@ -42,6 +43,15 @@
 //     loses its Kustomization; whether that deletes the app's objects is
 //     the app Kustomization's Prune (Flux orphans them otherwise). It does
 //     not wait: the apps' own readiness is what dependsOn uses.
+//   - Helm hooks (docs/flux.md): an app whose chart has pre-install or
+//     pre-upgrade hooks (App.PreHooks) gets a second Kustomization,
+//     "<stack>-<app>-hooks", over the same path, which keeps only the
+//     objects galley marked with HookPhaseKey (kustomize $patch: delete
+//     drops the others) and waits for them; the app's Kustomization drops
+//     those objects and depends on it, as Helm runs pre-install hooks to
+//     completion first. Post-install hooks stay with the app's objects,
+//     whose workloads often wait for them. Hook Jobs and Pods carry
+//     kustomize.toolkit.fluxcd.io/force, so a changed spec replaces them.
 //   - The OCIRepository selects the bundle's one layer by media type and
 //     extracts it; with a verify Secret, Flux checks the cosign signature
 //     first and refuses an unsigned or wrongly signed bundle.
@@ -85,6 +95,14 @@ const (
 	NamespacesDir     = "flux/apps/namespaces"
 )
 
+// HookPhaseKey marks the objects of an app that its hooks Kustomization
+// applies before the app's own (pre-install and pre-upgrade hooks), with
+// the value HookPhasePre.
+const (
+	HookPhaseKey = "galley.dev/hook-phase"
+	HookPhasePre = "pre"
+)
+
 // PruneDisabledKey is the annotation that keeps Flux from deleting an
 // object it no longer finds in the source.
 const PruneDisabledKey = "kustomize.toolkit.fluxcd.io/prune"
@@ -102,6 +120,9 @@ type App struct {
 	// some of them outside Namespace: the Kustomization then sets no
 	// targetNamespace, which would move them all into Namespace.
 	KeepNamespaces bool
+	// PreHooks says some of the app's objects carry HookPhaseKey: a
+	// Kustomization of their own applies them, and waits for them, first.
+	PreHooks bool
 }
 
 // Ref selects the version of the bundle Flux deploys. Set exactly one.
@@ -115,6 +136,9 @@ type Ref struct {
 // Options describe the stack to generate Flux objects for.
 type Options struct {
 	StackName string
+	// Environment is the stack's environment ("" for none), part of every
+	// Flux object's name: "<stack>-<env>" and "<stack>-<env>-<app>".
+	Environment string
 	// URL is the bundle's repository, oci://<registry>/<repository>, with
 	// no tag or digest.
 	URL string
@@ -169,7 +193,7 @@ func Generate(o Options) ([]bundles.File, error) {
 	repo := ociRepository{
 		APIVersion: SourceAPIVersion,
 		Kind:       "OCIRepository",
-		Metadata:   metadata{Name: o.StackName, Namespace: o.Namespace, Labels: labels},
+		Metadata:   metadata{Name: o.rootName(), Namespace: o.Namespace, Labels: labels},
 		Spec: ociRepositorySpec{
 			Interval: o.Interval,
 			URL:      o.URL,
@@ -191,11 +215,11 @@ func Generate(o Options) ([]bundles.File, error) {
 		return nil, err
 	}
 
-	source := sourceRef{Kind: "OCIRepository", Name: o.StackName}
+	source := sourceRef{Kind: "OCIRepository", Name: o.rootName()}
 	root := kustomization{
 		APIVersion: KustomizeAPIVersion,
 		Kind:       "Kustomization",
-		Metadata:   metadata{Name: o.StackName, Namespace: o.Namespace, Labels: labels},
+		Metadata:   metadata{Name: o.rootName(), Namespace: o.Namespace, Labels: labels},
 		Spec: kustomizationSpec{
 			Interval:  o.Interval,
 			Timeout:   o.Timeout,
@@ -231,6 +255,19 @@ func Generate(o Options) ([]bundles.File, error) {
 		for _, d := range slices.Compact(deps) {
 			k.Spec.DependsOn = append(k.Spec.DependsOn, dependency{Name: o.name(d)})
 		}
+		if a.PreHooks {
+			// The hooks wait for what the app waits for, and always for
+			// themselves: Helm runs them to completion.
+			h := k
+			h.Metadata.Name = o.hooksName(a.Name)
+			h.Spec.Wait = true
+			h.Spec.Patches = []patch{deleteObjects("!" + HookPhaseKey)}
+			k.Spec.Patches = []patch{deleteObjects(HookPhaseKey)}
+			k.Spec.DependsOn = append(slices.Clone(k.Spec.DependsOn), dependency{Name: h.Metadata.Name})
+			if err := add(AppsDir+"/"+a.Name+"-hooks.yaml", header, h); err != nil {
+				return nil, err
+			}
+		}
 		if err := add(AppsDir+"/"+a.Name+".yaml", header, k); err != nil {
 			return nil, err
 		}
@@ -255,7 +292,30 @@ func Generate(o Options) ([]bundles.File, error) {
 }
 
 // name is the Kustomization name of an app.
-func (o *Options) name(app string) string { return o.StackName + "-" + app }
+func (o *Options) name(app string) string { return o.rootName() + "-" + app }
+
+// rootName names the OCIRepository and the root Kustomization: the stack
+// and its environment, so that one Flux holds several environments of a
+// stack.
+func (o *Options) rootName() string {
+	if o.Environment == "" {
+		return o.StackName
+	}
+	return o.StackName + "-" + o.Environment
+}
+
+// hooksName is the name of the Kustomization of an app's pre-install hooks.
+func (o *Options) hooksName(app string) string { return o.name(app) + "-hooks" }
+
+// deleteObjects is a patch that drops the objects an annotation selector
+// matches from a Kustomization's build: a strategic merge $patch: delete,
+// which kustomize applies to every object of the target.
+func deleteObjects(annotationSelector string) patch {
+	return patch{
+		Patch:  "apiVersion: v1\nkind: Delete\nmetadata:\n  name: delete\n$patch: delete\n",
+		Target: patchTarget{AnnotationSelector: annotationSelector},
+	}
+}
 
 func (a App) path() string {
 	if a.Path == "" {
@@ -302,6 +362,12 @@ func (o *Options) validate() error {
 	}
 
 	label("stack name", o.StackName)
+	if o.Environment != "" {
+		label("environment", o.Environment)
+		if n := o.rootName(); o.StackName != "" && len(n) > validation.DNS1123LabelMaxLength {
+			bad("OCIRepository name %q is longer than %d characters; shorten the stack or environment name", n, validation.DNS1123LabelMaxLength)
+		}
+	}
 	label("namespace", o.Namespace)
 	if err := checkURL(o.URL); err != nil {
 		errs = append(errs, err)
@@ -353,8 +419,15 @@ func (o *Options) validate() error {
 		if p := a.Path; p != "" && (path.Clean(p) != p || path.IsAbs(p) || p == "." || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\")) {
 			bad("%s: path %q: want a clean relative path inside the bundle", what, p)
 		}
-		if n := o.name(a.Name); o.StackName != "" && a.Name != "" && len(n) > validation.DNS1123LabelMaxLength {
-			bad("%s: Kustomization name %q is longer than %d characters; shorten the stack or app name", what, n, validation.DNS1123LabelMaxLength)
+		n := o.name(a.Name)
+		if a.PreHooks {
+			n = o.hooksName(a.Name)
+		}
+		if o.StackName != "" && a.Name != "" && len(n) > validation.DNS1123LabelMaxLength {
+			bad("%s: Kustomization name %q is longer than %d characters; shorten the stack, environment or app name", what, n, validation.DNS1123LabelMaxLength)
+		}
+		if a.PreHooks && known[a.Name+"-hooks"] {
+			bad("%s: its hooks Kustomization %q would be named like app %s-hooks; rename one", what, n, a.Name)
 		}
 		for _, d := range a.DependsOn {
 			switch {
@@ -493,6 +566,16 @@ type kustomizationSpec struct {
 	TargetNamespace string       `json:"targetNamespace,omitempty"`
 	SourceRef       sourceRef    `json:"sourceRef"`
 	DependsOn       []dependency `json:"dependsOn,omitempty"`
+	Patches         []patch      `json:"patches,omitempty"`
+}
+
+type patch struct {
+	Patch  string      `json:"patch"`
+	Target patchTarget `json:"target"`
+}
+
+type patchTarget struct {
+	AnnotationSelector string `json:"annotationSelector,omitempty"`
 }
 
 type sourceRef struct {

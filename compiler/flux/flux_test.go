@@ -30,7 +30,7 @@ var goldenCases = []struct {
 		Prune:     true, Wait: true,
 		Apps: []App{
 			{Name: "postgres", Namespace: "data"},
-			{Name: "airflow", Namespace: "airflow", DependsOn: []string{"postgres"}},
+			{Name: "airflow", Namespace: "airflow", DependsOn: []string{"postgres"}, PreHooks: true},
 			{Name: "metabase", Namespace: "data", DependsOn: []string{"postgres", "airflow"}},
 			{Name: "monitoring", Namespace: "monitoring", Path: "monitoring", DependsOn: []string{"airflow", "metabase", "postgres"}},
 		},
@@ -39,6 +39,7 @@ var goldenCases = []struct {
 	name: "verified",
 	opts: Options{
 		StackName:    "obs",
+		Environment:  "prod",
 		URL:          "oci://localhost:5000/obs",
 		Ref:          Ref{Semver: "~1.4.0"},
 		Namespace:    "gitops",
@@ -174,7 +175,7 @@ func TestObjects(t *testing.T) {
 
 			var repo parsedRepository
 			mustUnmarshal(t, byPath[OCIRepositoryFile], &repo)
-			if repo.APIVersion != SourceAPIVersion || repo.Kind != "OCIRepository" || repo.Metadata.Name != o.StackName || repo.Metadata.Namespace != o.Namespace {
+			if repo.APIVersion != SourceAPIVersion || repo.Kind != "OCIRepository" || repo.Metadata.Name != o.rootName() || repo.Metadata.Namespace != o.Namespace {
 				t.Errorf("OCIRepository: %s %s %s/%s", repo.APIVersion, repo.Kind, repo.Metadata.Namespace, repo.Metadata.Name)
 			}
 			if s := repo.Spec; s.URL != o.URL || s.Interval != o.Interval || s.Ref.Tag != o.Ref.Tag || s.Ref.Semver != o.Ref.Semver || s.Ref.Digest != "" {
@@ -212,13 +213,22 @@ func TestObjects(t *testing.T) {
 			var root parsedKustomization
 			mustUnmarshal(t, byPath[KustomizationFile], &root)
 			checkSource("root", root)
-			if root.Metadata.Name != o.StackName || root.Spec.Path != "./flux/apps" || !root.Spec.Prune || root.Spec.TargetNamespace != "" || len(root.Spec.DependsOn) != 0 {
+			if root.Metadata.Name != o.rootName() || root.Spec.Path != "./flux/apps" || !root.Spec.Prune || root.Spec.TargetNamespace != "" || len(root.Spec.DependsOn) != 0 {
 				t.Errorf("root: %+v", root)
 			}
 
 			names := map[string]string{} // Kustomization name -> app
 			wantNamespaces := map[string]bool{}
+			hookFiles := 0
 			for _, a := range o.Apps {
+				if a.PreHooks {
+					// TestHookPatchesSplitTheApp checks the rest.
+					hookFiles++
+					var h parsedKustomization
+					mustUnmarshal(t, byPath["flux/apps/"+a.Name+"-hooks.yaml"], &h)
+					checkSource(a.Name+" hooks", h)
+					names[h.Metadata.Name] = a.Name + "-hooks"
+				}
 				var k parsedKustomization
 				mustUnmarshal(t, byPath["flux/apps/"+a.Name+".yaml"], &k)
 				checkSource(a.Name, k)
@@ -252,6 +262,9 @@ func TestObjects(t *testing.T) {
 					got = append(got, app)
 				}
 				want := slices.Compact(slices.Sorted(slices.Values(a.DependsOn)))
+				if a.PreHooks {
+					want = append(want, a.Name+"-hooks")
+				}
 				if !slices.Equal(got, want) {
 					t.Errorf("app %s: depends on %v, want %v", a.Name, got, want)
 				}
@@ -280,7 +293,7 @@ func TestObjects(t *testing.T) {
 			if !maps.Equal(gotNamespaces, wantNamespaces) {
 				t.Errorf("namespaces: got %v, want %v", gotNamespaces, wantNamespaces)
 			}
-			if want := 2 + len(o.Apps) + len(wantNamespaces); len(files) != want {
+			if want := 2 + len(o.Apps) + hookFiles + len(wantNamespaces); len(files) != want {
 				t.Errorf("got %d files, want %d", len(files), want)
 			}
 		})
@@ -385,6 +398,7 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{"no stack name", ok(func(o *Options) { o.StackName = "" }), `(?m)^stack name is empty$`},
 		{"bad stack name", ok(func(o *Options) { o.StackName = "Data" }), `(?m)^stack name "Data": a lowercase RFC 1123 label`},
+		{"bad environment", ok(func(o *Options) { o.Environment = "Prod" }), `(?m)^environment "Prod": a lowercase RFC 1123 label`},
 		{"bad namespace", ok(func(o *Options) { o.Namespace = "flux_system" }), `(?m)^namespace "flux_system": `},
 		{"URL without scheme", ok(func(o *Options) { o.URL = "registry.example.com/data" }), `(?m)^URL "registry.example.com/data": want oci://<registry>/<repository>$`},
 		{"URL without repository", ok(func(o *Options) { o.URL = "oci://registry.example.com" }), `(?m)^URL "oci://registry.example.com": want oci://`},

@@ -60,6 +60,8 @@ type App struct {
 	Tests       bool              `json:"tests"`
 	Secrets     SecretPolicy      `json:"secrets"`
 	SyncWave    *int              `json:"syncWave,omitempty"`
+	ArgoCD      AppArgoCD         `json:"argocd"`
+	Hooks       Hooks             `json:"hooks"`
 	Enabled     bool              `json:"enabled"`
 
 	value cue.Value
@@ -131,6 +133,26 @@ type Image struct {
 	Digest  string `json:"digest,omitempty"`
 }
 
+// AppArgoCD is what an app changes in its Argo CD Application.
+type AppArgoCD struct {
+	SyncOptions []string `json:"syncOptions"`
+}
+
+// Hooks says how the delivery engines run the chart's Helm hooks.
+type Hooks struct {
+	ArgoCD ArgoCDHooks `json:"argocd"`
+}
+
+// ArgoCDHooks maps Helm hooks to Argo CD sync phases.
+type ArgoCDHooks struct {
+	// PreInstall is the phase of pre-install and pre-upgrade hooks,
+	// PostInstall that of post-install and post-upgrade hooks.
+	PreInstall  string `json:"preInstall"`
+	PostInstall string `json:"postInstall"`
+	// Objects gives single hooks, by Kind/name, a phase of their own.
+	Objects map[string]string `json:"objects"`
+}
+
 // SecretPolicy says what an app may put into the bundle in clear.
 type SecretPolicy struct {
 	AllowPlaintext bool `json:"allowPlaintext"`
@@ -150,6 +172,16 @@ type ArgoCD struct {
 	TargetRevision string   `json:"targetRevision,omitempty"`
 	Server         string   `json:"server"`
 	Sync           SyncOpts `json:"sync"`
+	SyncOptions    []string `json:"syncOptions"`
+	// ClusterResources are cluster-scoped kinds to allow besides those
+	// found in the bundle.
+	ClusterResources []GroupKind `json:"clusterResources"`
+}
+
+// GroupKind is a kind of object by API group ("" for the core group).
+type GroupKind struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
 }
 
 // SyncOpts is Argo CD's automated sync policy.
