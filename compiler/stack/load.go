@@ -62,6 +62,9 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 			return nil, errs.sort()
 		}
 	}
+	if errs := checkCUEFiles(insts[0], abs, root, overlay); len(errs) > 0 {
+		return nil, errs.sort()
+	}
 	cctx := cuecontext.New()
 	// pkg.Err() would hold only the first error; validate below finds all.
 	pkg := cctx.BuildInstance(insts[0])

@@ -155,22 +155,26 @@ func (s *Stack) RootRel() string { return s.root.rel }
 // stack writes it, relative to Stack.Dir) resolves inside the stack's
 // root; what names it in the message ("values file", "chart").
 func (s *Stack) CheckInRoot(what, p string) error {
-	if s.root.AllowOutside {
+	return s.root.check(what, p, s.Path(p))
+}
+
+// check is CheckInRoot for the file at abs, shown as p.
+func (r resolvedRoot) check(what, p, abs string) error {
+	if r.AllowOutside {
 		return nil
 	}
-	abs := s.Path(p)
 	real, err := resolve(abs)
 	if err != nil {
 		return fmt.Errorf("resolving %s %s: %w", what, p, err)
 	}
-	if inside(s.root.dir, real) {
+	if inside(r.dir, real) {
 		return nil
 	}
 	where := "resolves to " + real + ", outside"
 	if real == filepath.Clean(abs) && filepath.IsAbs(filepath.FromSlash(p)) {
 		where = "is outside"
 	}
-	return &OutsideRootError{Msg: fmt.Sprintf("%s %s %s the root %s (%s): %s", what, p, where, s.root.dir, s.root.origin, rootHint)}
+	return &OutsideRootError{Msg: fmt.Sprintf("%s %s %s the root %s (%s): %s", what, p, where, r.dir, r.origin, rootHint)}
 }
 
 // OutsideRootError is a file a stack names that resolves outside its root.
