@@ -8,6 +8,7 @@ import (
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
 )
 
 // checkCUEFiles applies the root to what CUE itself reads: the package's
@@ -27,19 +28,31 @@ func checkCUEFiles(inst *build.Instance, dir string, root resolvedRoot, overlay 
 			return
 		}
 		seen[inst] = true
-		for _, f := range inst.Files {
-			if _, ok := overlay[f.Filename]; ok {
-				continue // galley's own schema
+		// Files that did not parse count too: a parse error quotes them.
+		var names []string
+		for _, fs := range [][]*build.File{inst.BuildFiles, inst.InvalidFiles, inst.IgnoredFiles} {
+			for _, f := range fs {
+				names = append(names, f.Filename)
 			}
-			shown := f.Filename
-			if rel, err := filepath.Rel(dir, f.Filename); err == nil {
+		}
+		bad := map[string]bool{}
+		for _, name := range names {
+			if _, ok := overlay[name]; ok || bad[name] || !filepath.IsAbs(name) {
+				continue // galley's own schema, or not a file
+			}
+			shown := name
+			if rel, err := filepath.Rel(dir, name); err == nil {
 				shown = filepath.ToSlash(rel)
 			}
-			if err := root.check("CUE file", shown, f.Filename); err != nil {
-				errs = append(errs, &Error{Pos: f.Pos(), Msg: err.Error()})
-				continue
+			if err := root.check("CUE file", shown, name); err != nil {
+				bad[name] = true
+				errs = append(errs, &Error{Pos: token.NewFile(name, -1, 0).Pos(0, token.NoRelPos), Msg: err.Error()})
 			}
-			errs = append(errs, checkEmbeds(f, root)...)
+		}
+		for _, f := range inst.Files {
+			if _, ok := overlay[f.Filename]; !ok && !bad[f.Filename] {
+				errs = append(errs, checkEmbeds(f, root)...)
+			}
 		}
 		for _, imp := range inst.Imports {
 			visit(imp)

@@ -52,6 +52,11 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 	overlay := schemaOverlay(abs)
 	cfg := &load.Config{Dir: abs, Overlay: overlay}
 	insts := load.Instances([]string{".", galleycue.ModulePath}, cfg)
+	// Before any error of the load: a parse error would quote a file from
+	// outside the root.
+	if errs := checkCUEFiles(insts[0], abs, root, overlay); len(errs) > 0 {
+		return nil, errs.sort()
+	}
 	for _, inst := range insts {
 		if inst.Err != nil {
 			errs := fromCUE(inst.Err)
@@ -61,9 +66,6 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 			}
 			return nil, errs.sort()
 		}
-	}
-	if errs := checkCUEFiles(insts[0], abs, root, overlay); len(errs) > 0 {
-		return nil, errs.sort()
 	}
 	cctx := cuecontext.New()
 	// pkg.Err() would hold only the first error; validate below finds all.
