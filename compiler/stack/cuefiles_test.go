@@ -2,6 +2,7 @@ package stack
 
 import (
 	"maps"
+	"strconv"
 	"testing"
 )
 
@@ -21,4 +22,18 @@ func TestAttrArgs(t *testing.T) {
 			t.Errorf("attrArgs(%q) = %v, want %v", tc.body, got, tc.want)
 		}
 	}
+}
+
+// FuzzAttrArgs: any body parses without panicking, and a quoted file name
+// among other arguments comes back as written.
+func FuzzAttrArgs(f *testing.F) {
+	f.Add(`type=json`, "a,b.json")
+	f.Add(`glob="*.yaml", allowEmptyGlob`, `x"y`)
+	f.Fuzz(func(t *testing.T, body, file string) {
+		attrArgs(body)
+		got := attrArgs("type=json, file=" + strconv.Quote(file) + ", x=1")
+		if got["file"] != file {
+			t.Errorf("file %q read back as %q", file, got["file"])
+		}
+	})
 }

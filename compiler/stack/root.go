@@ -11,7 +11,8 @@ import (
 
 // Root confines the files a stack names: chart paths, values files, chart
 // verification keys and keyrings, Terraform module sources, vendored
-// charts and galley.lock. Each must resolve, after following symbolic
+// charts and galley.lock, and what CUE reads (the package's files, its
+// imports, @embed files). Each must resolve, after following symbolic
 // links, inside the root. Stacks come from pull requests in CI: without a
 // root, a values file such as ../../.docker/config.json would put the
 // runner's credentials into a rendered diff or a pushed bundle. This is
