@@ -64,7 +64,13 @@ and recorded pinned, repo:tag@sha256:..., while the manifests keep the
 tags as rendered: bundle import pins them to the same digests. An image
 that cannot be resolved fails the build, naming it and its registry; the
 digests come from the registries, so the bundle's digest then depends on
-what the tags name when it is built.`,
+what the tags name when it is built.
+
+Every file the stack names (charts, values files, keys, Terraform sources,
+CUE files and embeds) must resolve, links followed, inside its root: the
+Git repository holding the stack, else the stack directory. --root DIR
+sets another root and --allow-outside-root lifts the rule, for stacks you
+trust; bundle.json records either.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
 			cacheDir := ""
