@@ -27,6 +27,20 @@ type Index struct {
 	// Images is every container image the bundle's objects reference,
 	// sorted and unique.
 	Images []string `json:"images"`
+	// Root is set when the stack was built with its file restriction
+	// widened or turned off, so a reviewer sees that the bundle may hold
+	// files from outside the stack's repository. Absent for the default.
+	Root *IndexRoot `json:"root,omitempty"`
+}
+
+// IndexRoot records how the stack's root was widened (see stack.Root).
+type IndexRoot struct {
+	// Dir is the root given with --root, relative to the stack directory
+	// and slash-separated, so the record is the same in every checkout.
+	Dir string `json:"dir,omitempty"`
+	// AllowOutside says the stack could read files anywhere
+	// (--allow-outside-root).
+	AllowOutside bool `json:"allowOutside,omitempty"`
 }
 
 // IndexStack identifies the stack a bundle was built from.

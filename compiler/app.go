@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -35,10 +34,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	if err != nil {
 		return nil, err
 	}
-	values, err := appValues(s, a)
-	if err != nil {
-		return nil, err
-	}
+	values := appValues(a)
 	req := helm.Request{
 		ReleaseName:   a.ReleaseName,
 		Namespace:     a.Namespace,
@@ -125,30 +121,19 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	return r, nil
 }
 
-// appValues merges the app's values files, in order, then its inline
-// values, the way repeated `helm template -f` flags merge.
-func appValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
+// appValues merges the app's values files (read and checked by
+// stack.Load), in order, then its inline values, the way repeated
+// `helm template -f` flags merge.
+func appValues(a *stack.App) map[string]any {
 	if len(a.ValuesFiles) == 0 {
-		return a.Values, nil
+		return a.Values
 	}
 	merged := map[string]any{}
-	for i, f := range a.ValuesFiles {
-		b, err := os.ReadFile(s.Path(f))
-		if err != nil {
-			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "reading values file: %v", err)
-		}
-		var doc any
-		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "values file %s is not valid YAML: %v", f, err)
-		}
-		m, ok := doc.(map[string]any)
-		if doc != nil && !ok {
-			return nil, appError(a, fmt.Sprintf("valuesFiles[%d]", i), "values file %s must be a YAML mapping (key: value), not a %s", f, yamlKind(doc))
-		}
+	for _, m := range a.FileValues() {
 		mergeValues(merged, m)
 	}
 	mergeValues(merged, a.Values)
-	return merged, nil
+	return merged
 }
 
 // mergeValues merges src into dst: maps recursively, anything else
@@ -291,18 +276,4 @@ func (r *renderedApp) namespaces() []string {
 		}
 	}
 	return sortedKeys(set)
-}
-
-func yamlKind(v any) string {
-	switch v.(type) {
-	case []any:
-		return "list"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case float64, int, int64:
-		return "number"
-	}
-	return fmt.Sprintf("%T", v)
 }

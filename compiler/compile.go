@@ -37,6 +37,10 @@ type Options struct {
 	CacheDir string
 	// Environment selects one of the stack's environments ("" for none).
 	Environment string
+	// Root confines the files the stack names; the zero value is the Git
+	// repository holding the stack (see stack.Root). Compile records a
+	// widened root in bundle.json.
+	Root stack.Root
 	// Progress, when set, is told as each app finishes.
 	Progress func(Event)
 	// Charts says how remote charts (oci, repository) are read through
@@ -72,7 +76,7 @@ type Result struct {
 // Compile builds the bundle for the stack in dir. Errors in the stack come
 // back as stack.Errors, every one of them, with positions in the user's CUE.
 func Compile(ctx context.Context, dir string, o Options) (*Result, error) {
-	s, err := stack.Load(ctx, dir, stack.WithEnvironment(o.Environment))
+	s, err := stack.Load(ctx, dir, stack.WithEnvironment(o.Environment), stack.WithRoot(o.Root))
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +137,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 	index.Images = sortedKeys(allImages)
+	index.Root = indexRoot(s)
 	if o.ResolveImages != nil && len(index.Images) > 0 {
 		pinned, err := o.ResolveImages(ctx, index.Images)
 		if err != nil {
@@ -414,4 +419,17 @@ func appError(a *stack.App, field, format string, args ...any) *stack.Error {
 		path += "." + field
 	}
 	return &stack.Error{Pos: a.Pos(field), Path: path, Msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
+}
+
+// indexRoot records a root the stack was built with other than the
+// default, for reviewers of the bundle; nil for the default.
+func indexRoot(s *stack.Stack) *bundles.IndexRoot {
+	r := s.Root()
+	switch {
+	case r.AllowOutside:
+		return &bundles.IndexRoot{AllowOutside: true}
+	case r.Dir != "":
+		return &bundles.IndexRoot{Dir: s.RootRel()}
+	}
+	return nil
 }

@@ -25,26 +25,33 @@ func BenchmarkCompileRealCharts(b *testing.B) {
 	benchCompile(b, realChartsStack(b))
 }
 
+// realChartsOpts are opts with the root the real-charts stack needs.
+func realChartsOpts(b *testing.B) compiler.Options {
+	o := opts()
+	o.Root = realChartsRoot(b)
+	return o
+}
+
 func benchCompile(b *testing.B, dir string) {
 	ctx := context.Background()
 	b.Run("nocache", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			mustCompile(b, ctx, dir, opts())
+			mustCompile(b, ctx, dir, realChartsOpts(b))
 		}
 	})
 	b.Run("cold", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
-			o := opts()
+			o := realChartsOpts(b)
 			o.CacheDir = b.TempDir()
 			b.StartTimer()
 			mustCompile(b, ctx, dir, o)
 		}
 	})
 	b.Run("warm", func(b *testing.B) {
-		o := opts()
+		o := realChartsOpts(b)
 		o.CacheDir = b.TempDir()
 		mustCompile(b, ctx, dir, o)
 		b.ReportAllocs()
@@ -69,7 +76,7 @@ func BenchmarkLoadRealCharts(b *testing.B) {
 	dir := realChartsStack(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := stack.Load(context.Background(), dir); err != nil {
+		if _, err := stack.Load(context.Background(), dir, stack.WithRoot(realChartsRoot(b))); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -309,3 +309,12 @@ func sharedCharts(t testing.TB) string {
 	}
 	return dir
 }
+
+// realChartsRoot is the root of the stacks in the checkout that use the
+// charts of ../shared/charts: the directory holding both the checkout and
+// shared/, as `--root ..` gives the CLI from the checkout. The charts are
+// outside the repository, so the default root refuses them
+// (TestRealChartsOutsideRoot).
+func realChartsRoot(t testing.TB) stack.Root {
+	return stack.Root{Dir: filepath.Dir(repoRoot(t))}
+}

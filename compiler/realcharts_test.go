@@ -2,6 +2,7 @@ package compiler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 // realStack writes a stack of the six real charts in ../shared/charts,
 // with the values files the reference renders use when pinned is true.
+// It names the charts by absolute path from a temporary directory, outside
+// any root that holds them: compile it with realStackOpts.
 func realStack(t *testing.T, pinned bool) string {
 	charts := sharedCharts(t)
 	values := func(name string) string {
@@ -43,10 +46,18 @@ func realStack(t *testing.T, pinned bool) string {
 	return dir
 }
 
+// realStackOpts compiles a realStack: with --allow-outside-root, the one
+// way to reach the charts from a temporary directory.
+func realStackOpts() compiler.Options {
+	o := opts()
+	o.Root = stack.Root{AllowOutside: true}
+	return o
+}
+
 // TestRealCharts compiles one stack made of all six real charts.
 func TestRealCharts(t *testing.T) {
 	dir := realStack(t, true)
-	res, err := compiler.Compile(context.Background(), dir, opts())
+	res, err := compiler.Compile(context.Background(), dir, realStackOpts())
 	if err != nil {
 		t.Fatal(stack.FormatError(err, dir))
 	}
@@ -86,7 +97,7 @@ func TestRealCharts(t *testing.T) {
 // fields, and the Secrets they put in clear.
 func TestRealChartsUnpinned(t *testing.T) {
 	dir := realStack(t, false)
-	_, err := compiler.Compile(context.Background(), dir, opts())
+	_, err := compiler.Compile(context.Background(), dir, realStackOpts())
 	if err == nil {
 		t.Fatal("unpinned charts compiled")
 	}
@@ -111,7 +122,9 @@ func TestRealChartsUnpinned(t *testing.T) {
 func TestReferencePlatform(t *testing.T) {
 	sharedCharts(t)
 	dir := filepath.Join(repoRoot(t), "testdata", "stacks", "reference-platform")
-	res, err := compiler.Compile(context.Background(), dir, opts())
+	o := opts()
+	o.Root = realChartsRoot(t)
+	res, err := compiler.Compile(context.Background(), dir, o)
 	if err != nil {
 		t.Fatal(stack.FormatError(err, dir))
 	}
@@ -141,5 +154,37 @@ func TestReferencePlatform(t *testing.T) {
 	}
 	if len(res.Index.Jobs) != 1 || len(res.Index.Terraform) != 1 || len(res.Index.Apps) != 5 {
 		t.Errorf("index: %d apps, %d jobs, %d terraform modules", len(res.Index.Apps), len(res.Index.Jobs), len(res.Index.Terraform))
+	}
+}
+
+// TestRealChartsOutsideRoot: testdata/stacks/real-charts names the charts
+// beside the checkout (../shared), outside its Git repository. The default
+// root refuses each chart and values file at its position, naming the
+// root and the flags; the checkout's parent as root (--root .., what the
+// other tests and `make bench` use) accepts them.
+func TestRealChartsOutsideRoot(t *testing.T) {
+	sharedCharts(t)
+	ctx := context.Background()
+	dir := filepath.Join(repoRoot(t), "testdata", "stacks", "real-charts")
+	repo, err := filepath.EvalSymlinks(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stack.Load(ctx, dir)
+	var errs stack.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("loaded with the default root, or failed otherwise: %v", err)
+	}
+	// Six charts and four values files.
+	if len(errs) != 10 {
+		t.Errorf("%d errors, want 10:\n%s", len(errs), errs)
+	}
+	for _, e := range errs {
+		if !e.Pos.IsValid() || !strings.Contains(e.Msg, "outside the root "+repo+" (the Git repository that holds the stack)") || !strings.Contains(e.Msg, "--root DIR") || !strings.Contains(e.Msg, "--allow-outside-root") {
+			t.Errorf("error without position, root or flags: %s", e)
+		}
+	}
+	if _, err := stack.Load(ctx, dir, stack.WithRoot(realChartsRoot(t))); err != nil {
+		t.Fatalf("with --root ..: %v", stack.FormatError(err, dir))
 	}
 }

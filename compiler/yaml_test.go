@@ -28,7 +28,9 @@ func TestYAMLMatchesJSONToYAML(t *testing.T) {
 		filepath.Join("..", "testdata", "stacks", "real-charts"),
 		filepath.Join("..", "examples", "data-platform"),
 	} {
-		res, err := Compile(ctx, dir, Options{Getenv: func(string) string { return "" }})
+		// ../.. holds the checkout and ../shared/charts: the root the
+		// real-charts stack needs (--root .. from the checkout).
+		res, err := Compile(ctx, dir, Options{Getenv: func(string) string { return "" }, Root: stack.Root{Dir: filepath.Join("..", "..")}})
 		if err != nil {
 			t.Fatal(stack.FormatError(err, dir))
 		}

@@ -201,6 +201,11 @@ stack: apps: grafana: patches: [{
 	changedCUE = "stack: apps: metabase: values: podAnnotations: \"bench.galley.dev/run\": %q\n"
 )
 
+// allowOutsideRoot builds the copies of the real-charts stack: they sit in
+// the work directory and name the charts in ../shared/charts by absolute
+// path, outside any root that holds them both.
+const allowOutsideRoot = "--allow-outside-root"
+
 var (
 	chartsLet  = regexp.MustCompile(`(?m)^(\s*let charts = )"[^"]*"`)
 	packageCUE = regexp.MustCompile(`(?m)^package (\w+)$`)
@@ -366,7 +371,7 @@ func (b *bench) compare(ctx context.Context, stackDir, changedDir string) (*resu
 
 	build := func(ctx context.Context, bin, cache, stack, out string) (sample, buildResult, error) {
 		var stdout bytes.Buffer
-		s, err := measure(ctx, galleyEnv(cache), &stdout, bin, "bundle", "build", stack, "-o", out, "--output", "json")
+		s, err := measure(ctx, galleyEnv(cache), &stdout, bin, "bundle", "build", allowOutsideRoot, stack, "-o", out, "--output", "json")
 		var r buildResult
 		if err == nil {
 			err = json.Unmarshal(stdout.Bytes(), &r)
@@ -507,7 +512,7 @@ func (b *bench) compare(ctx context.Context, stackDir, changedDir string) (*resu
 		}},
 		{name: rowNoCache, baseline: rowScriptBuild, run: func(ctx context.Context, i int) (sample, error) {
 			var stdout bytes.Buffer
-			s, err := measure(ctx, galleyEnv(dir("cache-unused")), &stdout, b.galley, "bundle", "build", "--no-cache", stackDir, "-o", dir("out-nocache"), "--output", "json")
+			s, err := measure(ctx, galleyEnv(dir("cache-unused")), &stdout, b.galley, "bundle", "build", "--no-cache", allowOutsideRoot, stackDir, "-o", dir("out-nocache"), "--output", "json")
 			var r buildResult
 			if err == nil {
 				err = json.Unmarshal(stdout.Bytes(), &r)

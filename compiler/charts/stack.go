@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,9 @@ func Prepare(ctx context.Context, s *stack.Stack, o Options) (map[string]*helm.C
 	}
 	if len(wants) == 0 {
 		return nil, nil
+	}
+	if err := checkInRoot(s); err != nil {
+		return nil, err
 	}
 	lock, err := ReadLock(s.Dir)
 	if err != nil {
@@ -171,12 +175,15 @@ type Change struct {
 // version the old lock pins with other content is an ErrUpstreamChanged
 // error: published charts must not change. Entries the stack no longer
 // needs are dropped.
-func LockStack(ctx context.Context, dir string, o Options) (*LockResult, error) {
+func LockStack(ctx context.Context, dir string, o Options, load ...stack.Option) (*LockResult, error) {
 	if o.Offline {
 		return nil, kinded(ErrOffline, "locking charts needs the network")
 	}
-	s, srcs, err := stackSources(ctx, dir)
+	s, srcs, err := stackSources(ctx, dir, load)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkInRoot(s); err != nil {
 		return nil, err
 	}
 	old, err := ReadLock(s.Dir)
@@ -248,9 +255,12 @@ type VendorResult struct {
 // dir/vendor/charts, checked against their digests, so the stack builds
 // with no cache and no network. The lock must be up to date with the
 // stack. Charts in the directory the lock no longer names are removed.
-func VendorStack(ctx context.Context, dir string, o Options) (*VendorResult, error) {
-	s, srcs, err := stackSources(ctx, dir)
+func VendorStack(ctx context.Context, dir string, o Options, load ...stack.Option) (*VendorResult, error) {
+	s, srcs, err := stackSources(ctx, dir, load)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkInRoot(s); err != nil {
 		return nil, err
 	}
 	lock, err := ReadLock(s.Dir)
@@ -333,6 +343,16 @@ func VendorStack(ctx context.Context, dir string, o Options) (*VendorResult, err
 	return res, nil
 }
 
+// checkInRoot refuses a galley.lock or vendor directory that is a link to
+// somewhere outside the stack's root: galley reads the one and writes and
+// deletes files in the other.
+func checkInRoot(s *stack.Stack) error {
+	if err := s.CheckInRoot("lock file", LockFile); err != nil {
+		return err
+	}
+	return s.CheckInRoot("vendor directory", VendorDir)
+}
+
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
@@ -341,14 +361,14 @@ func isDir(p string) bool {
 // stackSources loads the stack in dir, and once more for each of its
 // environments, and returns the remote chart sources of all of them, each
 // once, with the first app that names it.
-func stackSources(ctx context.Context, dir string) (*stack.Stack, []located, error) {
-	base, err := stack.Load(ctx, dir)
+func stackSources(ctx context.Context, dir string, load []stack.Option) (*stack.Stack, []located, error) {
+	base, err := stack.Load(ctx, dir, load...)
 	if err != nil {
 		return nil, nil, err
 	}
 	stacks := []*stack.Stack{base}
 	for _, env := range base.Environments() {
-		s, err := stack.Load(ctx, dir, stack.WithEnvironment(env))
+		s, err := stack.Load(ctx, dir, append(slices.Clip(load), stack.WithEnvironment(env))...)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -38,7 +38,9 @@ func (s *Stack) checkChart(a *App) Errors {
 		if c.Verify != nil {
 			errs = append(errs, a.errAt("chart.verify", "verify is for oci and repository charts: a chart at a path is part of the stack's own files"))
 		}
-		if _, err := os.Stat(s.Path(c.Path)); err != nil {
+		if e := s.checkRoot(a, "chart.path", "chart", c.Path); e != nil {
+			errs = append(errs, e)
+		} else if _, err := os.Stat(s.Path(c.Path)); err != nil {
 			errs = append(errs, a.errAt("chart.path", "chart %s not found (paths are relative to the stack directory %s)", c.Path, s.Dir))
 		}
 		return errs
@@ -83,7 +85,9 @@ func (s *Stack) checkChart(a *App) Errors {
 			if f.value == "" {
 				continue
 			}
-			if _, err := os.Stat(s.Path(f.value)); err != nil {
+			if e := s.checkRoot(a, "chart.verify."+f.name, f.name, f.value); e != nil {
+				errs = append(errs, e)
+			} else if _, err := os.Stat(s.Path(f.value)); err != nil {
 				errs = append(errs, a.errAt("chart.verify."+f.name, "%s %s not found (paths are relative to the stack directory %s)", f.name, f.value, s.Dir))
 			}
 		}

@@ -13,7 +13,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	env string
+	env  string
+	root Root
 }
 
 // WithEnvironment loads the stack for one of its environments: the

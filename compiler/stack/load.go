@@ -44,10 +44,19 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("reading stack: %s is not a directory", dir)
 	}
+	root, err := resolveRoot(abs, o.root)
+	if err != nil {
+		return nil, err
+	}
 
 	overlay := schemaOverlay(abs)
 	cfg := &load.Config{Dir: abs, Overlay: overlay}
 	insts := load.Instances([]string{".", galleycue.ModulePath}, cfg)
+	// Before any error of the load: a parse error would quote a file from
+	// outside the root.
+	if errs := checkCUEFiles(insts[0], abs, root, overlay); len(errs) > 0 {
+		return nil, errs.sort()
+	}
 	for _, inst := range insts {
 		if inst.Err != nil {
 			errs := fromCUE(inst.Err)
@@ -94,6 +103,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 		return nil, err
 	}
 	s.Dir = abs
+	s.root = root
 	s.Environment = o.env
 	s.environments = environmentNames(v)
 	if err := s.environmentRepositories(base); err != nil {
@@ -278,11 +288,7 @@ func (s *Stack) checkApp(a *App) Errors {
 		}
 	}
 	errs = append(errs, s.checkChart(a)...)
-	for i, f := range a.ValuesFiles {
-		if _, err := os.Stat(s.Path(f)); err != nil {
-			errs = append(errs, a.errAt(fmt.Sprintf("valuesFiles[%d]", i), "values file %s not found (paths are relative to the stack directory %s)", f, s.Dir))
-		}
-	}
+	errs = append(errs, s.readValuesFiles(a)...)
 	for i, p := range a.Patches {
 		if _, ok := p.Patch.([]any); ok && p.Target == nil {
 			errs = append(errs, a.errAt(fmt.Sprintf("patches[%d]", i),

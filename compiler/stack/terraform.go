@@ -97,6 +97,9 @@ func (s *Stack) BuildTerraform(t *Terraform) (*terraform.Result, error) {
 	}
 	if t.Source != "" {
 		m.Source = s.Path(t.Source)
+		if err := s.CheckInRoot("module directory", t.Source); err != nil {
+			return nil, Errors{{Pos: t.Pos("source"), Path: "stack.terraform." + t.Name + ".source", Msg: err.Error()}}
+		}
 		if _, err := os.Stat(m.Source); errors.Is(err, fs.ErrNotExist) {
 			return nil, Errors{{Pos: t.Pos("source"), Path: "stack.terraform." + t.Name + ".source",
 				Msg: fmt.Sprintf("module directory %s not found (paths are relative to the stack directory %s)", t.Source, s.Dir)}}

@@ -33,6 +33,8 @@ type Stack struct {
 	// none): its overlay is unified into the stack.
 	Environment  string `json:"-"`
 	environments []string
+	// root confines the files the stack names (see Root).
+	root resolvedRoot
 
 	value cue.Value
 }
@@ -64,7 +66,9 @@ type App struct {
 	Hooks       Hooks             `json:"hooks"`
 	Enabled     bool              `json:"enabled"`
 
-	value cue.Value
+	// fileValues are the values files, read and decoded by Load.
+	fileValues []map[string]any
+	value      cue.Value
 }
 
 // Path resolves a path written in the stack, relative to its directory.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/compiler/stack"
 	"github.com/galley-dev/galley/internal/testregistry"
 	"github.com/galley-dev/galley/registry"
 )
@@ -109,7 +110,9 @@ func sixChartsBundle(tb testing.TB) *bundles.Bundle {
 	if err := os.WriteFile(filepath.Join(dir, "stack.cue"), []byte(s.String()), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	res, err := compiler.Compile(tb.Context(), dir, compiler.Options{GalleyVersion: "bench", Getenv: func(string) string { return "" }})
+	// The charts are named by absolute path from a temporary directory:
+	// only --allow-outside-root reaches them.
+	res, err := compiler.Compile(tb.Context(), dir, compiler.Options{GalleyVersion: "bench", Getenv: func(string) string { return "" }, Root: stack.Root{AllowOutside: true}})
 	if err != nil {
 		tb.Fatalf("compiling the six charts: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 type buildOptions struct {
 	chartFlags
+	rootFlags
 	updateLock bool
 	offline    bool
 	env        string
@@ -63,7 +64,13 @@ and recorded pinned, repo:tag@sha256:..., while the manifests keep the
 tags as rendered: bundle import pins them to the same digests. An image
 that cannot be resolved fails the build, naming it and its registry; the
 digests come from the registries, so the bundle's digest then depends on
-what the tags name when it is built.`,
+what the tags name when it is built.
+
+Every file the stack names (charts, values files, keys, Terraform sources,
+CUE files and embeds) must resolve, links followed, inside its root: the
+Git repository holding the stack, else the stack directory. --root DIR
+sets another root and --allow-outside-root lifts the rule, for stacks you
+trust; bundle.json records either.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
 			cacheDir := ""
@@ -74,9 +81,14 @@ what the tags name when it is built.`,
 				}
 				cacheDir = d
 			}
+			root, err := o.root()
+			if err != nil {
+				return err
+			}
 			chartOpts := chartOptions(env, o.plainHTTP)
 			chartOpts.UpdateLock, chartOpts.Offline = o.updateLock, o.offline
 			copts := compiler.Options{
+				Root:          root,
 				Charts:        chartOpts,
 				CacheDir:      cacheDir,
 				GalleyVersion: Version(),
@@ -139,7 +151,8 @@ what the tags name when it is built.`,
 	c.Flags().StringVar(&o.env, "env", "", "build for this environment of the stack (its overlay is unified into the stack)")
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once (default: the number of CPUs)")
-	o.register(c.Flags())
+	o.chartFlags.register(c.Flags())
+	o.rootFlags.register(c.Flags())
 	c.Flags().Lookup("plain-http").Usage = "talk plain HTTP to chart registries, and to image registries with --resolve-images (local test registries only)"
 	c.Flags().BoolVar(&o.resolveImages, "resolve-images", false, "record each image in bundle.json pinned to the digest its registry gives for its tag (repo:tag@sha256:...)")
 	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "resolve remote charts galley.lock lacks or has stale entries for, and update it, instead of failing")

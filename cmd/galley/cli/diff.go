@@ -29,6 +29,7 @@ const (
 
 type diffOptions struct {
 	registryFlags
+	rootFlags
 	output diffOutput
 	color  colorFlag
 	env    string
@@ -85,6 +86,7 @@ missing or unreadable bundle, a bad command line).`,
 	c.Flags().StringVar(&o.env, "env", "", "build the stack directories for this environment")
 	c.Flags().StringVar(&o.key, "key", "", "refuse a registry side unless signed by this cosign public key file or KMS URI")
 	o.registryFlags.register(c.Flags())
+	o.rootFlags.register(c.Flags())
 	return c
 }
 
@@ -108,6 +110,12 @@ func checkDiffFlags(o *diffOptions, args []string) error {
 	}
 	if o.env != "" && stacks == 0 {
 		return &usageError{errors.New("--env builds stack directories, and neither side is one")}
+	}
+	if _, err := o.root(); err != nil {
+		return err
+	}
+	if (o.rootFlags != rootFlags{}) && stacks == 0 {
+		return &usageError{errors.New("--root and --allow-outside-root apply to stack directories, and neither side is one")}
 	}
 	return nil
 }
@@ -175,7 +183,9 @@ func (l *sideLoader) load(ctx context.Context, arg string) (*bundles.Tree, error
 		// The same chart lock, chart cache and render cache as build, so a
 		// stack side gives the bundle build would.
 		cacheDir, _ := compiler.DefaultCacheDir(env.Getenv)
+		root, _ := l.o.root() // checked by checkDiffFlags
 		res, err := compiler.Compile(ctx, arg, compiler.Options{
+			Root:          root,
 			Charts:        chartOptions(env, false),
 			CacheDir:      cacheDir,
 			GalleyVersion: Version(),

@@ -36,6 +36,9 @@ type inspectResult struct {
 	Apps         []bundles.IndexApp  `json:"apps"`
 	Charts       []inspectChart      `json:"charts"`
 	Images       []string            `json:"images"`
+	// Root says the stack was built with its root widened or turned off
+	// (bundle.json's root); absent for the default.
+	Root *bundles.IndexRoot `json:"root,omitempty"`
 	// Signatures counts the cosign signatures stored for the digest; null
 	// for a layout directory, which holds none.
 	Signatures *int `json:"signatures"`
@@ -131,6 +134,7 @@ bundle verify). Nothing is written.
 				r.Apps = append(r.Apps, idx.Apps...)
 				r.Images = append(r.Images, idx.Images...)
 				r.Charts = chartsOf(idx.Apps)
+				r.Root = idx.Root
 			}
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
@@ -197,6 +201,13 @@ func printInspect(w io.Writer, r inspectResult) error {
 		shown = append(shown, k.key)
 	}
 	row("Galley", r.Galley)
+	if x := r.Root; x != nil {
+		if x.AllowOutside {
+			row("Root", "none: built with --allow-outside-root, the stack could read any file")
+		} else {
+			row("Root", "built with --root "+x.Dir+" (relative to the stack directory)")
+		}
+	}
 	row("Layer", fmt.Sprintf("%s, %d files, %s unpacked", humanBytes(r.Layer.Size), r.Layer.Files, humanBytes(r.Layer.Bytes)))
 	if r.Signatures != nil {
 		row("Signatures", fmt.Sprintf("%d (not verified here: use galley bundle verify --key)", *r.Signatures))

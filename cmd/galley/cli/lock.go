@@ -14,6 +14,7 @@ import (
 
 	"github.com/galley-dev/galley/compiler"
 	"github.com/galley-dev/galley/compiler/charts"
+	"github.com/galley-dev/galley/compiler/stack"
 	"github.com/galley-dev/galley/registry"
 )
 
@@ -71,6 +72,7 @@ func dockerCredential(env *Env) auth.CredentialFunc {
 
 type lockOptions struct {
 	chartFlags
+	rootFlags
 	output outputFlag
 }
 
@@ -103,7 +105,11 @@ Credentials come from the Docker config and its credential helpers, by
 host, for registries and HTTP repositories alike (docker login <host>).`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			res, err := charts.LockStack(c.Context(), args[0], chartOptions(env, o.plainHTTP))
+			root, err := o.root()
+			if err != nil {
+				return err
+			}
+			res, err := charts.LockStack(c.Context(), args[0], chartOptions(env, o.plainHTTP), stack.WithRoot(root))
 			if err != nil {
 				return err
 			}
@@ -146,7 +152,8 @@ host, for registries and HTTP repositories alike (docker login <host>).`,
 			return nil
 		},
 	}
-	o.register(c.Flags())
+	o.chartFlags.register(c.Flags())
+	o.rootFlags.register(c.Flags())
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	return c
 }

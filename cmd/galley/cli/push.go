@@ -14,11 +14,13 @@ import (
 	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler"
 	"github.com/galley-dev/galley/compiler/charts"
+	"github.com/galley-dev/galley/compiler/stack"
 	"github.com/galley-dev/galley/registry"
 )
 
 type pushOptions struct {
 	registryFlags
+	rootFlags
 	tags   []string
 	key    string
 	output outputFlag
@@ -116,7 +118,11 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 				resolve = imageResolver(env, o.plainHTTP, o.timeout)
 			}
-			b, err := loadBundle(c, env, args[0], o.env, o.jobs, chartOpts, resolve)
+			root, err := o.root()
+			if err != nil {
+				return err
+			}
+			b, err := loadBundle(c, env, args[0], o.env, o.jobs, root, chartOpts, resolve)
 			if err != nil {
 				return err
 			}
@@ -178,6 +184,7 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
+	o.rootFlags.register(c.Flags())
 	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the bundle (repeatable), e.g. latest")
 	c.Flags().StringVar(&o.key, "key", "", "sign with this cosign private key file or KMS URI")
 	c.Flags().Var(&o.output, "output", "output format: text or json")
@@ -200,8 +207,11 @@ func forceHint(err error) error {
 // loadBundle reads an OCI layout directory, or compiles a stack directory
 // for environment environ ("" for none).
 // resolve, when set, pins the images of bundle.json (--resolve-images).
-func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chartOpts charts.Options, resolve func(context.Context, []string) (map[string]string, error)) (*bundles.Bundle, error) {
+func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, root stack.Root, chartOpts charts.Options, resolve func(context.Context, []string) (map[string]string, error)) (*bundles.Bundle, error) {
 	if isLayoutDir(dir) {
+		if root.Widened() {
+			return nil, &usageError{fmt.Errorf("--root and --allow-outside-root: %s is a bundle already built; they apply when building a stack directory", dir)}
+		}
 		b, err := bundles.ReadLayout(dir, "")
 		if err != nil {
 			return nil, err
@@ -231,6 +241,7 @@ func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chart
 		CacheDir:      cacheDir,
 		GalleyVersion: Version(),
 		Environment:   environ,
+		Root:          root,
 		Getenv:        env.Getenv,
 		Jobs:          jobs,
 		Progress:      progressPrinter(env),

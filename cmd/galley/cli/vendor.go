@@ -6,10 +6,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/galley-dev/galley/compiler/charts"
+	"github.com/galley-dev/galley/compiler/stack"
 )
 
 func newVendorCmd(env *Env) *cobra.Command {
-	o := &chartFlags{}
+	o := &struct {
+		chartFlags
+		rootFlags
+	}{}
 	c := &cobra.Command{
 		Use:   "vendor <stack-dir>",
 		Short: "Copy the charts galley.lock pins into the stack's vendor/charts",
@@ -21,7 +25,11 @@ charts builds with no cache and no network. Charts in vendor/charts that the
 lock no longer pins are removed. The lock must be up to date (galley lock).`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			res, err := charts.VendorStack(c.Context(), args[0], chartOptions(env, o.plainHTTP))
+			root, err := o.root()
+			if err != nil {
+				return err
+			}
+			res, err := charts.VendorStack(c.Context(), args[0], chartOptions(env, o.plainHTTP), stack.WithRoot(root))
 			if err != nil {
 				return err
 			}
@@ -43,6 +51,7 @@ lock no longer pins are removed. The lock must be up to date (galley lock).`,
 			return nil
 		},
 	}
-	o.register(c.Flags())
+	o.chartFlags.register(c.Flags())
+	o.rootFlags.register(c.Flags())
 	return c
 }

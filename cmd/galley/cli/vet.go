@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,6 +13,7 @@ import (
 )
 
 type vetOptions struct {
+	rootFlags
 	output outputFlag
 	env    string
 }
@@ -44,7 +45,11 @@ apps, dependency cycles and chart paths. Every problem is reported, each
 with the file, line and column of the CUE that causes it.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			s, err := loadAllEnvironments(c.Context(), args[0], o.env)
+			root, err := o.root()
+			if err != nil {
+				return err
+			}
+			s, err := loadAllEnvironments(c.Context(), args[0], o.env, stack.WithRoot(root))
 			if o.output == "json" {
 				return vetJSON(env, s, err)
 			}
@@ -60,22 +65,23 @@ with the file, line and column of the CUE that causes it.`,
 	}
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().StringVar(&o.env, "env", "", "check only this environment (default: the stack and each of its environments)")
+	o.rootFlags.register(c.Flags())
 	return c
 }
 
 // loadAllEnvironments loads the stack, then the stack in each environment
 // (or only env), so that a mistake in any overlay is found by vet.
-func loadAllEnvironments(ctx context.Context, dir, env string) (*stack.Stack, error) {
+func loadAllEnvironments(ctx context.Context, dir, env string, opts ...stack.Option) (*stack.Stack, error) {
 	if env != "" {
-		return stack.Load(ctx, dir, stack.WithEnvironment(env))
+		return stack.Load(ctx, dir, append(opts, stack.WithEnvironment(env))...)
 	}
-	s, err := stack.Load(ctx, dir)
+	s, err := stack.Load(ctx, dir, opts...)
 	if err != nil {
 		return nil, err
 	}
 	var all stack.Errors
 	for _, e := range s.Environments() {
-		_, err := stack.Load(ctx, dir, stack.WithEnvironment(e))
+		_, err := stack.Load(ctx, dir, append(slices.Clip(opts), stack.WithEnvironment(e))...)
 		var errs stack.Errors
 		switch {
 		case err == nil:
