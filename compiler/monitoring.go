@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -18,7 +19,14 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) erro
 	if s.Monitoring == nil {
 		return nil
 	}
-	files, err := alerts.Generate(monitoringOptions(s, apps))
+	o, err := monitoringOptions(s, apps)
+	if err != nil {
+		return stack.Errors{s.MonitoringError("sources", "%v", err)}
+	}
+	files, err := alerts.Generate(o)
+	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
+		return testErrors(s, failures)
+	}
 	if err != nil {
 		return fmt.Errorf("generating monitoring: %w", err)
 	}
@@ -54,14 +62,20 @@ func monitoringApps(s *stack.Stack, waves map[string]int) []argocd.App {
 
 // monitoringOptions resolves the stack's references (apps, jobs) into what
 // the alerts package generates from.
-func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
+func monitoringOptions(s *stack.Stack, apps []*renderedApp) (alerts.Options, error) {
 	m := s.Monitoring
+	provided, err := alerts.NewProvided(m.SourceNames(), m.Sources.Metrics)
+	if err != nil {
+		return alerts.Options{}, err
+	}
 	o := alerts.Options{
 		StackName:   s.Name,
 		Namespace:   m.Namespace,
 		Labels:      m.Labels,
 		AlertLabels: m.AlertLabels,
-		HTTP:        alerts.HTTPMetrics{Requests: m.HTTP.Requests, CodeLabel: m.HTTP.CodeLabel, Duration: m.HTTP.Duration},
+		Ingress:     m.Sources.Ingress,
+		Provided:    provided,
+		RunbookBase: m.RunbookBase,
 	}
 	if p := m.Packs.Infrastructure; p != nil {
 		o.Infrastructure = &alerts.Infrastructure{
@@ -69,6 +83,7 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
 			CrashLooping: check(p.CrashLooping),
 			NotReady:     check(p.NotReady),
 			ErrorRate:    check(p.ErrorRate),
+			Latency:      check(p.Latency),
 			CPU:          check(p.CPU),
 			Memory:       check(p.Memory),
 			Volume:       check(p.Volume),
@@ -82,6 +97,20 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
 				airflowNS = app.Namespace
 			}
 			dj.Airflow = &alerts.Airflow{Namespace: airflowNS, DAGRunFailed: check(a.DAGRunFailed), Window: a.Window}
+		}
+		if a := p.Airbyte; a != nil {
+			ns := ""
+			if app := s.App(a.App); app != nil {
+				ns = app.Namespace
+			}
+			dj.Airbyte = &alerts.Airbyte{Namespace: ns, SyncFailed: check(a.SyncFailed), Window: a.Window}
+		}
+		if st := p.Streaming; st != nil {
+			groups := slices.Clone(st.ConsumerGroups)
+			if slices.Contains(slices.Collect(maps.Values(m.Sources.Apps)), "datahub") {
+				groups = append(groups, alerts.DataHubConsumerGroups...)
+			}
+			dj.Streaming = &alerts.Streaming{ConsumerGroups: groups, Lag: check(st.Lag), Stalled: check(st.Stalled), Window: st.Window}
 		}
 		if j := p.Jobs; j != nil {
 			dj.Jobs = &alerts.Jobs{Namespaces: namespacesOf(s, j.Apps, j.Namespaces), Failed: check(j.Failed)}
@@ -114,14 +143,68 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
 		}
 		o.DataJourney = dj
 	}
+	if p := m.Packs.Security; p != nil {
+		o.Security = &alerts.Security{
+			Namespaces:      namespacesOf(s, p.Apps, p.Namespaces),
+			APIUnauthorized: check(p.APIUnauthorized),
+			APIForbidden:    check(p.APIForbidden),
+			IngressDenied:   check(p.IngressDenied),
+		}
+	}
 	o.Custom = customGroups(m.Rules)
+	o.Tests = ruleTests(m.Rules)
 	if am := m.Alertmanager; am != nil {
 		o.Alertmanager = alertmanager(am)
 	}
 	if m.Dashboards.Enabled {
 		o.Dashboards = dashboardApps(apps, m.Dashboards.Apps)
+		for i, d := range o.Dashboards {
+			o.Dashboards[i].Product = m.Sources.Apps[d.Name]
+		}
 	}
-	return o
+	return o, nil
+}
+
+// ruleTests are the stack's rule tests in promtool's format, by alert.
+func ruleTests(rules []stack.Rule) map[string][]alerts.TestGroup {
+	out := map[string][]alerts.TestGroup{}
+	for _, r := range rules {
+		for _, t := range r.Tests {
+			tg := alerts.TestGroup{Name: t.Name, Interval: t.Interval}
+			for _, s := range t.InputSeries {
+				tg.InputSeries = append(tg.InputSeries, alerts.Series{Series: s.Series, Values: s.Values})
+			}
+			for _, e := range t.Expect {
+				at := alerts.AlertTest{EvalTime: e.EvalTime, Alertname: r.Alert, ExpAlerts: []alerts.ExpAlert{}}
+				for _, a := range e.Alerts {
+					at.ExpAlerts = append(at.ExpAlerts, alerts.ExpAlert{ExpLabels: a.Labels, ExpAnnotations: a.Annotations})
+				}
+				tg.AlertTests = append(tg.AlertTests, at)
+			}
+			out[r.Alert] = append(out[r.Alert], tg)
+		}
+	}
+	return out
+}
+
+// testErrors places each failed rule test at its expectation in the
+// stack's CUE.
+func testErrors(s *stack.Stack, failures alerts.TestFailures) error {
+	var errs stack.Errors
+	for _, f := range failures {
+		field := "rules"
+		for i, r := range s.Monitoring.Rules {
+			if r.Alert == f.Alert && len(r.Tests) > 0 {
+				field = fmt.Sprintf("rules[%d].tests[%d]", i, f.Test)
+				if f.Expect >= 0 {
+					field += fmt.Sprintf(".expect[%d]", f.Expect)
+				}
+				break
+			}
+		}
+		errs = append(errs, s.MonitoringError(field, "alert test of %s failed: %s", f.Alert, f.Msg))
+	}
+	return errs
 }
 
 func check(c stack.Check) alerts.Check {

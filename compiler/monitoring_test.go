@@ -67,6 +67,7 @@ func TestCompileExampleMonitoring(t *testing.T) {
 		"prometheusrule-data-platform-custom.yaml",
 		"prometheusrule-data-platform-data-journey.yaml",
 		"prometheusrule-data-platform-infrastructure.yaml",
+		"prometheusrule-data-platform-security.yaml",
 	}
 	if !slices.Equal(files, want) {
 		t.Errorf("monitoring/ holds %v, want %v", files, want)

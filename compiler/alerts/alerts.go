@@ -59,6 +59,7 @@ const (
 const (
 	PackInfrastructure = "infrastructure"
 	PackDataJourney    = "data-journey"
+	PackSecurity       = "security"
 	PackCustom         = "custom"
 )
 
@@ -72,24 +73,28 @@ type Options struct {
 	Labels map[string]string
 	// AlertLabels go on every alert; a rule's own labels win.
 	AlertLabels map[string]string
-	// HTTP names the request metrics of the apps.
-	HTTP HTTPMetrics
+	// Ingress is the ingress controller in front of the apps, a source
+	// of kind KindIngress ("" for none): the golden signals of HTTP
+	// traffic come from it.
+	Ingress string
+	// Provided is what the stack's sources expose: a rule reading a
+	// metric outside it is an error. Nil checks nothing.
+	Provided *Provided
+	// RunbookBase prefixes the lower-cased alert name to make the
+	// runbook_url of every built-in alert that has none.
+	RunbookBase string
 
 	Infrastructure *Infrastructure
 	DataJourney    *DataJourney
+	Security       *Security
 	// Custom are the stack's own rule groups; each rule's labels must set
 	// SeverityLabel.
-	Custom       []Group
+	Custom []Group
+	// Tests are unit tests of the custom rules, by alert name: Generate
+	// runs them and fails with TestFailures when one fails.
+	Tests        map[string][]TestGroup
 	Alertmanager *Alertmanager
 	Dashboards   []App
-}
-
-// HTTPMetrics names a request counter with a status code label and a
-// request duration histogram (without _bucket).
-type HTTPMetrics struct {
-	Requests  string
-	CodeLabel string
-	Duration  string
 }
 
 // Rule is an alerting rule in the Prometheus rules format, which the
@@ -135,6 +140,7 @@ func Generate(o Options) ([]bundles.File, error) {
 	}{
 		{PackInfrastructure, o.infrastructureGroups},
 		{PackDataJourney, o.dataJourneyGroups},
+		{PackSecurity, o.securityGroups},
 		{PackCustom, func() ([]Group, error) { return o.Custom, nil }},
 	}
 	for _, p := range packs {
@@ -148,6 +154,14 @@ func Generate(o Options) ([]bundles.File, error) {
 		}
 		if err := checkGroups(groups); err != nil {
 			return nil, fmt.Errorf("%s rules: %w", p.name, err)
+		}
+		if err := o.checkProvided(groups); err != nil {
+			return nil, fmt.Errorf("%s rules: %w", p.name, err)
+		}
+		if p.name == PackCustom && len(o.Tests) > 0 {
+			if _, err := RunTests(groups, o.Tests); err != nil {
+				return nil, testFailures(err)
+			}
 		}
 		name := o.StackName + "-" + p.name
 		if err := add("PrometheusRule", name, o.prometheusRule(name, groups)); err != nil {
@@ -190,6 +204,11 @@ func (o *Options) finish(pack string, groups []Group) []Group {
 			labels[StackLabel] = o.StackName
 			labels[PackLabel] = pack
 			g.Rules[i].Labels = labels
+			if pack != PackCustom && o.RunbookBase != "" && r.Annotations["runbook_url"] == "" {
+				a := maps.Clone(r.Annotations)
+				a["runbook_url"] = o.RunbookBase + strings.ToLower(r.Alert)
+				g.Rules[i].Annotations = a
+			}
 		}
 		out = append(out, g)
 	}
@@ -258,17 +277,8 @@ func (o *Options) validate() error {
 			bad("alert label %q: galley sets it", k)
 		}
 	}
-	metric := func(what, v string) {
-		if !metricNameRe.MatchString(v) {
-			bad("%s %q: not a Prometheus metric name", what, v)
-		}
-	}
-	if o.Infrastructure != nil && o.Infrastructure.ErrorRate.Enabled || len(o.Dashboards) > 0 {
-		metric("HTTP requests metric", o.HTTP.Requests)
-		metric("HTTP duration metric", o.HTTP.Duration)
-		if !labelNameRe.MatchString(o.HTTP.CodeLabel) {
-			bad("HTTP code label %q: not a Prometheus label name", o.HTTP.CodeLabel)
-		}
+	if _, ok := ingresses[o.Ingress]; o.Ingress != "" && !ok {
+		bad("ingress %q: want one of %s", o.Ingress, strings.Join(SourceNames(KindIngress), ", "))
 	}
 	seenGroup := map[string]bool{}
 	for _, g := range o.Custom {
@@ -388,4 +398,58 @@ func indentJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// checkProvided reports every rule that reads a metric no source of the
+// stack provides: it would never fire, and nobody would know.
+func (o *Options) checkProvided(groups []Group) error {
+	if o.Provided == nil {
+		return nil
+	}
+	var errs []error
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			missing, err := o.Provided.Missing(r.Expr)
+			if err != nil {
+				continue // checkGroups reported it
+			}
+			if len(missing) > 0 {
+				errs = append(errs, fmt.Errorf("group %s: alert %s reads %s, which no source of the stack provides: %s",
+					g.Name, r.Alert, strings.Join(missing, ", "), MissingHint(missing)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TestFailures are the failed expectations of the stack's rule tests.
+type TestFailures []*TestFailure
+
+func (t TestFailures) Error() string {
+	msgs := make([]string, len(t))
+	for i, f := range t {
+		msgs[i] = f.Error()
+	}
+	return "rule tests failed:\n" + strings.Join(msgs, "\n")
+}
+
+func testFailures(err error) error {
+	var out TestFailures
+	var walk func(error)
+	walk = func(e error) {
+		if f, ok := e.(*TestFailure); ok {
+			out = append(out, f)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	if len(out) == 0 {
+		return err
+	}
+	return out
 }

@@ -12,6 +12,9 @@ import (
 // App is an app that gets a golden-signals dashboard.
 type App struct {
 	Name, Namespace string
+	// Product is the catalog source the app runs ("" for none galley
+	// knows): its own metrics get panels.
+	Product string
 	// Workloads are the app's pod controllers; their pods are the app's.
 	Workloads []Workload
 }
@@ -118,29 +121,42 @@ func (o *Options) dashboardPanels(app App) ([]panel, error) {
 	inApp := []string{eq("namespace", app.Namespace), re("pod", pods)}
 	with := func(extra ...string) []string { return append(slices.Clone(inApp), extra...) }
 	containers := with(ne("container", ""), ne("container", "POD"))
-	requests := func(extra ...string) string {
-		return "rate(" + selector(o.HTTP.Requests, with(extra...)...) + "[5m])"
-	}
-	latency := func(q string) string {
-		return "histogram_quantile(" + q + ", sum by (le) (rate(" + selector(o.HTTP.Duration+"_bucket", inApp...) + "[5m])))"
-	}
 	t := func(expr, legend string) target { return target{Expr: expr, LegendFormat: legend} }
-	panels := []panel{{
-		Title:       "Traffic",
-		Description: "Requests per second served by the app's pods, by status code (" + o.HTTP.Requests + ").",
-		FieldConfig: unit("reqps"),
-		Targets:     []target{t("sum by ("+o.HTTP.CodeLabel+") ("+requests()+")", "{{"+o.HTTP.CodeLabel+"}}")},
-	}, {
-		Title:       "Errors",
-		Description: "Share of requests answered with a 5xx status.",
-		FieldConfig: unit("percentunit"),
-		Targets:     []target{t("sum("+requests(re(o.HTTP.CodeLabel, "5.."))+") / sum("+requests()+")", "5xx")},
-	}, {
-		Title:       "Latency",
-		Description: "Request duration quantiles (" + o.HTTP.Duration + ").",
-		FieldConfig: unit("s"),
-		Targets:     []target{t(latency("0.5"), "p50"), t(latency("0.9"), "p90"), t(latency("0.99"), "p99")},
-	}, {
+	var panels []panel
+	// HTTP traffic is read at the ingress in front of the app: none of
+	// the apps of a data stack count their own requests the same way.
+	if ing, ok := ingresses[o.Ingress]; ok {
+		ns := []string{app.Namespace}
+		latency := func(q string) string {
+			e := "histogram_quantile(" + q + ", sum by (le) (rate(" + selector(ing.duration+"_bucket", ing.scope(ns)) + "[5m])))"
+			if ing.durationScale != 1 {
+				e += " / " + number(ing.durationScale)
+			}
+			return e
+		}
+		panels = append(panels, panel{
+			Title:       "Traffic",
+			Description: "Requests per second " + o.Ingress + " routes to the app's namespace, by status code (" + ing.counter + ").",
+			FieldConfig: unit("reqps"),
+			Targets:     []target{t("sum by ("+ing.code+") ("+ing.requests(ns)+")", "{{"+ing.code+"}}")},
+		}, panel{
+			Title:       "Errors",
+			Description: "Share of those requests answered with a 5xx status.",
+			FieldConfig: unit("percentunit"),
+			Targets:     []target{t("sum("+ing.requests(ns, re(ing.code, "5.."))+") / sum("+ing.requests(ns)+")", "5xx")},
+		}, panel{
+			Title:       "Latency",
+			Description: "Request duration quantiles at the ingress (" + ing.duration + ").",
+			FieldConfig: unit("s"),
+			Targets:     []target{t(latency("0.5"), "p50"), t(latency("0.95"), "p95"), t(latency("0.99"), "p99")},
+		}, panel{
+			Title:       "Unauthorized and forbidden",
+			Description: "Requests per second answered 401 or 403.",
+			FieldConfig: unit("reqps"),
+			Targets:     []target{t("sum by ("+ing.code+") ("+ing.requests(ns, re(ing.code, "401|403"))+")", "{{"+ing.code+"}}")},
+		})
+	}
+	panels = append(panels, []panel{{
 		Title:       "Saturation: CPU",
 		Description: "CPU cores used by each pod, and its limit.",
 		FieldConfig: unit("short"),
@@ -164,7 +180,20 @@ func (o *Options) dashboardPanels(app App) ([]panel, error) {
 			t("sum by (pod) (increase("+selector("kube_pod_container_status_restarts_total", inApp...)+"[1h]))", "{{pod}} restarts"),
 			t("sum("+selector("kube_pod_status_ready", with(eq("condition", "false"))...)+")", "not ready"),
 		},
-	}}
+	}}...)
+	panels = append(panels, o.productPanels(app)...)
+	// Only panels whose metrics the stack's sources provide: an empty
+	// panel looks like an idle app.
+	if o.Provided != nil {
+		panels = slices.DeleteFunc(panels, func(p panel) bool {
+			for _, tg := range p.Targets {
+				if missing, err := o.Provided.Missing(tg.Expr); err != nil || len(missing) > 0 {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	for i := range panels {
 		p := &panels[i]
 		p.ID = i + 1
@@ -232,4 +261,56 @@ func (o *Options) dashboardConfigMap(app App) (object, error) {
 		Metadata:   o.metadata(name, map[string]string{DashboardLabel: "1"}),
 		Data:       map[string]string{app.Name + ".json": string(js)},
 	}, nil
+}
+
+// productPanels are the panels of what the app's product itself exposes.
+func (o *Options) productPanels(app App) []panel {
+	ns := eq("namespace", app.Namespace)
+	t := func(expr, legend string) target { return target{Expr: expr, LegendFormat: legend} }
+	switch app.Product {
+	case "airflow":
+		return []panel{{
+			Title:       "DAG runs",
+			Description: "DAG runs ended per hour, by DAG, successful and failed (StatsD exporter).",
+			FieldConfig: unit("short"),
+			Targets: []target{
+				t("sum by (dag_id) (increase("+selector("airflow_dagrun_duration_count", ns)+"[1h]))", "{{dag_id}} success"),
+				t("sum by (dag_id) (increase("+selector("airflow_dagrun_failed_count", ns)+"[1h]))", "{{dag_id}} failed"),
+			},
+		}, {
+			Title:       "Scheduler and pools",
+			Description: "Scheduler heartbeats per minute, and the open and used slots of each pool.",
+			FieldConfig: unit("short"),
+			Targets: []target{
+				t("sum(rate("+selector("airflow_scheduler_heartbeat", ns)+"[5m])) * 60", "heartbeats/min"),
+				t("sum by (pool) ("+selector("airflow_pool_open_slots", ns)+")", "{{pool}} open"),
+				t("sum by (pool) ("+selector("airflow_pool_used_slots", ns)+")", "{{pool}} used"),
+			},
+		}}
+	case "airbyte":
+		return []panel{{
+			Title:       "Syncs",
+			Description: "Syncs ended per hour, by status (airbyte.syncs).",
+			FieldConfig: unit("short"),
+			Targets:     []target{t("sum by (status) (increase(airbyte_syncs_total[1h]))", "{{status}}")},
+		}}
+	case "metabase":
+		return []panel{{
+			Title:       "Jetty requests",
+			Description: "Requests per second Metabase's Jetty served, by response class, and the requests in flight.",
+			FieldConfig: unit("reqps"),
+			Targets: []target{
+				t("sum by (code) (rate("+selector("jetty_responses_total", ns)+"[5m]))", "{{code}}"),
+				t("sum("+selector("jetty_requests_active", ns)+")", "active"),
+			},
+		}}
+	case "datahub":
+		return []panel{{
+			Title:       "Kafka consumer lag",
+			Description: "Messages DataHub's consumer groups have yet to read (kafka-exporter).",
+			FieldConfig: unit("short"),
+			Targets:     []target{t("sum by (consumergroup) (kafka_consumergroup_lag{consumergroup=~\""+strings.Join(DataHubConsumerGroups, "|")+"\"})", "{{consumergroup}}")},
+		}}
+	}
+	return nil
 }
