@@ -68,18 +68,15 @@ func (f *TestFailure) Error() string {
 // RunTests runs the tests of every rule of groups with Prometheus's rule
 // evaluation on an in-memory TSDB, as `promtool test rules` does, and
 // returns the tests completed with the annotations of the alerts that
-// fired where a test left them out. tests are keyed by alert name, or
-// <alert>/<pipeline> for the alerts of a pipeline. The error joins
+// fired where a test left them out. tests are keyed by testKey. The
+// error joins
 // *TestFailure values.
 func RunTests(groups []Group, tests map[string][]TestGroup) (map[string][]TestGroup, error) {
 	var errs []error
 	done := map[string][]TestGroup{}
 	for _, g := range groups {
 		for _, r := range g.Rules {
-			key := r.Alert
-			if pl := r.Labels["pipeline"]; pl != "" {
-				key += "/" + pl // a pipeline's alerts share their name
-			}
+			key := testKey(r)
 			for i, tg := range tests[key] {
 				out, err := runTest(r, tg)
 				if err != nil {
@@ -97,6 +94,17 @@ func RunTests(groups []Group, tests map[string][]TestGroup) (map[string][]TestGr
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// testKey names the tests of a rule: its alert, or <alert>/<name> for
+// the alerts of a pipeline or quality check, which share their name.
+func testKey(r Rule) string {
+	for _, l := range []string{"pipeline", "quality_check"} {
+		if v := r.Labels[l]; v != "" {
+			return r.Alert + "/" + v
+		}
+	}
+	return r.Alert
 }
 
 func parseDur(what, s string) (time.Duration, error) {

@@ -41,7 +41,150 @@ func builtinTests() map[string][]TestGroup {
 	dj := func(sev string, extra ...string) map[string]string {
 		return alertLabels(PackDataJourney, sev, extra...)
 	}
+	infra := func(sev string, extra ...string) map[string]string {
+		return alertLabels(PackInfrastructure, sev, extra...)
+	}
+	sec := func(extra ...string) map[string]string { return alertLabels(PackSecurity, "warning", extra...) }
+	pod := `namespace="bi", pod="metabase-7d9f8b6c5d-x2x4z", container="metabase"`
+	route := `namespace="bi", ingress="metabase"`
+	// three are a firing, a healthy and a fresh-install test.
+	three := func(alert, name string, firing, healthy []Series, at string, labels map[string]string) []TestGroup {
+		return []TestGroup{
+			{Name: name, InputSeries: firing, AlertTests: []AlertTest{expect("2m", alert), expect(at, alert, labels)}},
+			{Name: alert + " healthy", InputSeries: healthy, AlertTests: []AlertTest{expect(at, alert)}},
+			fresh(alert),
+		}
+	}
 	return map[string][]TestGroup{
+		AlertPodCrashLooping: three(AlertPodCrashLooping, "a container keeps crashing",
+			[]Series{{`kube_pod_container_status_waiting_reason{` + pod + `, reason="CrashLoopBackOff"}`, "1x40"}},
+			[]Series{{`kube_pod_container_status_waiting_reason{` + pod + `, reason="CrashLoopBackOff"}`, "0x40"}},
+			"20m", infra("warning", "namespace", "bi", "pod", "metabase-7d9f8b6c5d-x2x4z", "container", "metabase", "reason", "CrashLoopBackOff")),
+		AlertPodNotReady: three(AlertPodNotReady, "a pod stays unready",
+			[]Series{{`kube_pod_status_ready{namespace="bi", pod="metabase-7d9f8b6c5d-x2x4z", condition="false"}`, "1x40"}},
+			[]Series{
+				{`kube_pod_status_ready{namespace="bi", pod="metabase-7d9f8b6c5d-x2x4z", condition="false"}`, "0x40"},
+				// A Job's pod ends not ready: left to JobFailed.
+				{`kube_pod_status_ready{namespace="bi", pod="dbt-1-abcde", condition="false"}`, "1x40"},
+				{`kube_pod_owner{namespace="bi", pod="dbt-1-abcde", owner_kind="Job", owner_name="dbt-1"}`, "1x40"},
+			},
+			"20m", infra("warning", "namespace", "bi", "pod", "metabase-7d9f8b6c5d-x2x4z")),
+		AlertContainerCPUNearLimit: three(AlertContainerCPUNearLimit, "a container runs at its CPU limit",
+			[]Series{
+				{`container_cpu_usage_seconds_total{` + pod + `}`, "0+57x40"},
+				{`kube_pod_container_resource_limits{` + pod + `, resource="cpu"}`, "1x40"},
+			},
+			[]Series{
+				{`container_cpu_usage_seconds_total{` + pod + `}`, "0+30x40"},
+				{`kube_pod_container_resource_limits{` + pod + `, resource="cpu"}`, "1x40"},
+			},
+			"25m", infra("warning", "namespace", "bi", "pod", "metabase-7d9f8b6c5d-x2x4z", "container", "metabase")),
+		AlertContainerMemoryNearLimit: three(AlertContainerMemoryNearLimit, "a container nears its memory limit",
+			[]Series{
+				{`container_memory_working_set_bytes{` + pod + `}`, "950x40"},
+				{`kube_pod_container_resource_limits{` + pod + `, resource="memory"}`, "1000x40"},
+			},
+			[]Series{
+				{`container_memory_working_set_bytes{` + pod + `}`, "500x40"},
+				{`kube_pod_container_resource_limits{` + pod + `, resource="memory"}`, "1000x40"},
+			},
+			"25m", infra("warning", "namespace", "bi", "pod", "metabase-7d9f8b6c5d-x2x4z", "container", "metabase")),
+		AlertPersistentVolumeFillingUp: three(AlertPersistentVolumeFillingUp, "a volume fills up",
+			[]Series{
+				{`kubelet_volume_stats_used_bytes{namespace="orchestration", persistentvolumeclaim="data-postgres-0"}`, "90x20"},
+				{`kubelet_volume_stats_capacity_bytes{namespace="orchestration", persistentvolumeclaim="data-postgres-0"}`, "100x20"},
+			},
+			[]Series{
+				{`kubelet_volume_stats_used_bytes{namespace="orchestration", persistentvolumeclaim="data-postgres-0"}`, "50x20"},
+				{`kubelet_volume_stats_capacity_bytes{namespace="orchestration", persistentvolumeclaim="data-postgres-0"}`, "100x20"},
+			},
+			"10m", infra("warning", "namespace", "orchestration", "persistentvolumeclaim", "data-postgres-0")),
+		AlertHTTPLatencyHigh: three(AlertHTTPLatencyHigh, "requests slow down",
+			[]Series{
+				{`nginx_ingress_controller_request_duration_seconds_bucket{` + route + `, le="1"}`, "0x30"},
+				{`nginx_ingress_controller_request_duration_seconds_bucket{` + route + `, le="5"}`, "0+60x30"},
+				{`nginx_ingress_controller_request_duration_seconds_bucket{` + route + `, le="+Inf"}`, "0+60x30"},
+			},
+			[]Series{
+				{`nginx_ingress_controller_request_duration_seconds_bucket{` + route + `, le="1"}`, "0+60x30"},
+				{`nginx_ingress_controller_request_duration_seconds_bucket{` + route + `, le="5"}`, "0+60x30"},
+				{`nginx_ingress_controller_request_duration_seconds_bucket{` + route + `, le="+Inf"}`, "0+60x30"},
+			},
+			"20m", infra("warning", "namespace", "bi", "ingress", "metabase")),
+		AlertAPIServerForbidden: three(AlertAPIServerForbidden, "a service account lacks RBAC",
+			[]Series{{`apiserver_request_total{namespace="default", job="apiserver", code="403", verb="GET", resource="secrets"}`, "0+300x30"}},
+			[]Series{{`apiserver_request_total{namespace="default", job="apiserver", code="403", verb="GET", resource="secrets"}`, "0+6x30"}},
+			"20m", sec("namespace", "default", "job", "apiserver")),
+		AlertIngressDeniedRequests: three(AlertIngressDeniedRequests, "someone guesses passwords",
+			[]Series{{`nginx_ingress_controller_requests{` + route + `, status="401"}`, "0+300x30"}},
+			[]Series{{`nginx_ingress_controller_requests{` + route + `, status="401"}`, "0+6x30"}},
+			"20m", sec("namespace", "bi", "ingress", "metabase")),
+		AlertKafkaConsumerLagHigh: three(AlertKafkaConsumerLagHigh, "a consumer falls behind",
+			[]Series{{`kafka_consumergroup_lag{namespace="kafka", consumergroup="generic-mae-consumer-job-client", topic="MetadataChangeLog_Versioned_v1", partition="0"}`, "5000x30"}},
+			[]Series{{`kafka_consumergroup_lag{namespace="kafka", consumergroup="generic-mae-consumer-job-client", topic="MetadataChangeLog_Versioned_v1", partition="0"}`, "10x30"}},
+			"20m", dj("warning", "namespace", "kafka", "consumergroup", "generic-mae-consumer-job-client", "topic", "MetadataChangeLog_Versioned_v1")),
+		AlertPipelineOverSLA + "/warehouse": {{
+			Name: "the nightly dbt run hangs", Interval: "10m",
+			InputSeries: []Series{
+				{`kube_job_status_start_time{namespace="orchestration", job_name="dbt-nightly-1"}`, "0x12"},
+				{`kube_job_status_active{namespace="orchestration", job_name="dbt-nightly-1"}`, "1x12"},
+				{`kube_job_owner{namespace="orchestration", job_name="dbt-nightly-1", owner_kind="CronJob", owner_name="dbt-nightly"}`, "1x12"},
+			},
+			AlertTests: []AlertTest{
+				expect("80m", AlertPipelineOverSLA),
+				expect("100m", AlertPipelineOverSLA, dj("critical", "namespace", "orchestration", "job_name", "dbt-nightly-1", "pipeline", "warehouse")),
+			},
+		}, fresh(AlertPipelineOverSLA)},
+		AlertPipelineOverSLA + "/ingest": {{
+			Name: "DAG runs take two hours", Interval: "30m",
+			InputSeries: []Series{
+				{`airflow_dagrun_duration_sum{namespace="orchestration", dag_id="ingest_raw"}`, "0+7200x10"},
+				{`airflow_dagrun_duration_count{namespace="orchestration", dag_id="ingest_raw"}`, "0+1x10"},
+			},
+			AlertTests: []AlertTest{expect("2h", AlertPipelineOverSLA, dj("critical", "namespace", "orchestration", "dag_id", "ingest_raw", "pipeline", "ingest"))},
+		}, {
+			Name: "DAG runs take ten minutes", Interval: "30m",
+			InputSeries: []Series{
+				{`airflow_dagrun_duration_sum{namespace="orchestration", dag_id="ingest_raw"}`, "0+600x10"},
+				{`airflow_dagrun_duration_count{namespace="orchestration", dag_id="ingest_raw"}`, "0+1x10"},
+			},
+			AlertTests: []AlertTest{expect("2h", AlertPipelineOverSLA)},
+		}, fresh(AlertPipelineOverSLA)},
+		AlertDataNotFresh + "/warehouse": {{
+			Name: "the CronJob last succeeded 27h ago", Interval: "1h",
+			InputSeries: []Series{
+				{`kube_cronjob_status_last_successful_time{namespace="orchestration", cronjob="dbt-nightly"}`, "0x30"},
+				{`kube_cronjob_created{namespace="orchestration", cronjob="dbt-nightly"}`, "0x30"},
+			},
+			AlertTests: []AlertTest{
+				expect("20h", AlertDataNotFresh),
+				expect("27h", AlertDataNotFresh, dj("critical", "namespace", "orchestration", "cronjob", "dbt-nightly", "pipeline", "warehouse")),
+			},
+		}, fresh(AlertDataNotFresh)},
+		AlertDataNotFresh + "/events": {{
+			Name: "the table was last loaded 2h30m ago", Interval: "10m",
+			InputSeries: []Series{{`warehouse_table_last_loaded_timestamp_seconds{namespace="warehouse", schema="raw", table="events"}`, "0x20"}},
+			AlertTests: []AlertTest{
+				expect("1h", AlertDataNotFresh),
+				expect("150m", AlertDataNotFresh, alertLabels(PackDataJourney, "warning", "namespace", "warehouse", "schema", "raw", "table", "events", "pipeline", "events")),
+			},
+		}, fresh(AlertDataNotFresh)},
+		AlertDataQualityThresholdBreached + "/orders-nulls": {{
+			Name:        "two tests of orders fail",
+			InputSeries: []Series{{`dbt_tests_failed{namespace="orchestration", model="orders"}`, "0x10 2x10"}},
+			AlertTests: []AlertTest{
+				expect("5m", AlertDataQualityThresholdBreached),
+				expect("15m", AlertDataQualityThresholdBreached, dj("warning", "namespace", "orchestration", "model", "orders", "quality_check", "orders-nulls")),
+			},
+		}, fresh(AlertDataQualityThresholdBreached)},
+		AlertDataQualityThresholdBreached + "/rows-loaded": {{
+			Name:        "too few rows for an hour",
+			InputSeries: []Series{{`warehouse_rows_loaded{namespace="warehouse"}`, "5000x10 10x80"}},
+			AlertTests: []AlertTest{
+				expect("30m", AlertDataQualityThresholdBreached),
+				expect("80m", AlertDataQualityThresholdBreached, dj("critical", "namespace", "warehouse", "quality_check", "rows-loaded")),
+			},
+		}, fresh(AlertDataQualityThresholdBreached)},
 		AlertAirbyteSyncFailed: {{
 			Name: "a sync fails",
 			InputSeries: []Series{
@@ -80,7 +223,7 @@ func builtinTests() map[string][]TestGroup {
 			Name: "a DAG that never ran is not stale", Interval: "1h",
 			InputSeries: []Series{{`airflow_dagrun_duration_count{namespace="orchestration", dag_id="other"}`, "1+1x40"}},
 			AlertTests:  []AlertTest{expect("30h", AlertDataNotFresh)},
-		}},
+		}, fresh(AlertDataNotFresh)},
 		AlertKafkaConsumerStalled: {{
 			Name: "a consumer stops",
 			InputSeries: []Series{
@@ -148,9 +291,28 @@ func builtinGroups(t *testing.T) map[string][]Group {
 	return out
 }
 
-// TestBuiltinRuleTests runs the built-in tests in-process.
+// TestBuiltinRuleTests runs the built-in tests in-process. Every built-in
+// alert has tests that see it fire, stay silent on healthy series, and stay
+// silent on a fresh install.
 func TestBuiltinRuleTests(t *testing.T) {
 	tests := builtinTests()
+	for _, groups := range builtinGroups(t) {
+		for _, g := range groups {
+			for _, r := range g.Rules {
+				var firing, silent, fresh bool
+				for _, tg := range tests[testKey(r)] {
+					for _, at := range tg.AlertTests {
+						firing = firing || len(at.ExpAlerts) > 0
+						silent = silent || len(at.ExpAlerts) == 0 && len(tg.InputSeries) > 0 && tg.InputSeries[0].Series != "up"
+						fresh = fresh || len(at.ExpAlerts) == 0 && len(tg.InputSeries) == 1 && tg.InputSeries[0].Series == "up"
+					}
+				}
+				if !firing || !silent || !fresh {
+					t.Errorf("%s: tests see it firing %v, silent on healthy series %v, silent on a fresh install %v", testKey(r), firing, silent, fresh)
+				}
+			}
+		}
+	}
 	for _, groups := range builtinGroups(t) {
 		if _, err := RunTests(groups, tests); err != nil {
 			t.Error(err)
