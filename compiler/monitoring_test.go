@@ -168,3 +168,73 @@ stack: {
 		t.Errorf("got  %s\nwant %s...", got, want)
 	}
 }
+
+// TestCompileRuleTests: a stack rule's unit tests run at build; a failed
+// expectation stops the build at its place in the CUE, and a rule on a
+// metric no source provides stops it at the metric.
+func TestCompileRuleTests(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule, want string
+	}{{
+		name: "passing test",
+		rule: `{
+		alert: "Down"
+		expr:  "sum(rate(jetty_requests_total[5m])) == 0"
+		annotations: summary: "no requests"
+		tests: [{
+			inputSeries: [{series: "jetty_requests_total", values: "0+10x10 100x20"}]
+			expect: [{evalTime: "5m", alerts: []}, {evalTime: "25m", alerts: [{labels: {severity: "warning", galley_stack: "s", galley_pack: "custom"}}]}]
+		}]
+	}`,
+	}, {
+		name: "failing test",
+		rule: `{
+		alert: "Down"
+		expr:  "sum(rate(jetty_requests_total[5m])) == 0"
+		annotations: summary: "no requests"
+		tests: [{
+			inputSeries: [{series: "jetty_requests_total", values: "0+10x30"}]
+			expect: [{evalTime: "5m", alerts: []},
+				{evalTime: "25m", alerts: [{labels: {severity: "warning", galley_stack: "s", galley_pack: "custom"}}]}]
+		}]
+	}`,
+		want: `stack.cue:16:5: stack.monitoring.rules[0].tests[0].expect[1]: alert test of Down failed: at 25m: expected alert {galley_pack="custom", galley_stack="s", severity="warning"} did not fire`,
+	}, {
+		name: "metric nothing provides",
+		rule: `{
+		alert: "Down"
+		expr:  "sum(rate(http_requests_total[5m])) == 0"
+		annotations: summary: "no requests"
+	}`,
+		want: `stack.cue:11:20: stack.monitoring.rules[0].expr: the rule reads http_requests_total, which no source of the stack provides: no app galley knows exposes http_requests_total: if the cluster provides it, list it in monitoring.sources.metrics`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{
+				"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: bi: {namespace: "bi", chart: path: "charts/r"}
+	monitoring: {
+		sources: apps: bi: "metabase"
+		rules: [` + tc.rule + `]
+	}
+}
+`,
+				"charts/r/Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+			})
+			_, err := compiler.Compile(context.Background(), dir, opts())
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(stack.FormatError(err, dir))
+				}
+				return
+			}
+			if got := stack.FormatError(err, dir); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
