@@ -124,6 +124,22 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 // appValues merges the app's values files, in order, then its inline
 // values, the way repeated `helm template -f` flags merge.
 func appValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
+	values, err := fileAndInlineValues(s, a)
+	if err != nil {
+		return nil, err
+	}
+	// The app running the plain prometheus chart loads the stack's rules.
+	extra, err := prometheusChartValues(s, a)
+	if err != nil || extra == nil {
+		return values, err
+	}
+	merged := map[string]any{}
+	mergeValues(merged, values)
+	mergeValues(merged, extra)
+	return merged, nil
+}
+
+func fileAndInlineValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
 	if len(a.ValuesFiles) == 0 {
 		return a.Values, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/common/model"
 
@@ -24,11 +25,11 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) erro
 		return stack.Errors{s.MonitoringError("sources", "%v", err)}
 	}
 	files, err := alerts.Generate(o)
-	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
-		return testErrors(s, failures)
-	}
 	if err != nil {
-		return fmt.Errorf("generating monitoring: %w", err)
+		return monitoringError(s, err)
+	}
+	if len(files) == 0 && o.Chart {
+		return nil // everything went to the prometheus chart's values
 	}
 	if len(files) == 0 {
 		// An empty monitoring/ would leave its Application pointing at a
@@ -41,6 +42,43 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) erro
 		}
 	}
 	return nil
+}
+
+// hasMonitoring reports whether monitoring/ has files: with the plain
+// prometheus chart and no dashboards it has none, and nothing deploys it.
+func hasMonitoring(tree *bundles.Tree) bool {
+	for _, f := range tree.Files() {
+		if strings.HasPrefix(f.Path, alerts.Dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// monitoringError places what it can of a monitoring error in the CUE.
+func monitoringError(s *stack.Stack, err error) error {
+	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
+		return testErrors(s, failures)
+	}
+	return fmt.Errorf("generating monitoring: %w", err)
+}
+
+// prometheusChartValues are the values galley adds to the app that runs
+// the plain prometheus chart: the stack's rules and routing.
+func prometheusChartValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
+	m := s.Monitoring
+	if m == nil || m.Prometheus == nil || m.Prometheus.App != a.Name {
+		return nil, nil
+	}
+	o, err := monitoringOptions(s, nil)
+	if err != nil {
+		return nil, stack.Errors{s.MonitoringError("sources", "%v", err)}
+	}
+	v, err := o.ChartValues()
+	if err != nil {
+		return nil, monitoringError(s, err)
+	}
+	return v, nil
 }
 
 // monitoringApps is the Argo CD Application that deploys monitoring/, one
@@ -76,6 +114,7 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) (alerts.Options, err
 		Ingress:     m.Sources.Ingress,
 		Provided:    provided,
 		RunbookBase: m.RunbookBase,
+		Chart:       m.Prometheus != nil,
 	}
 	if p := m.Packs.Infrastructure; p != nil {
 		o.Infrastructure = &alerts.Infrastructure{

@@ -238,3 +238,91 @@ stack: {
 		})
 	}
 }
+
+// serverFilesChart renders serverFiles into a ConfigMap the way the
+// prometheus chart's templates/cm.yaml (prometheus-community/helm-charts)
+// does, which is how Prometheus gets its rules files there.
+const serverFilesChart = `{{- if .Values.serverFiles }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-server
+data:
+{{- range $key, $value := .Values.serverFiles }}
+  {{ $key }}: |
+{{ toYaml $value | default "{}" | indent 4 }}
+{{- end }}
+{{- end }}
+`
+
+// TestCompilePrometheusChart: with the plain prometheus chart, the rules
+// go to its serverFiles (and from there to the server's ConfigMap, which
+// promtool accepts) and the routing to its alertmanager config; no
+// prometheus-operator object is written.
+func TestCompilePrometheusChart(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: {
+		prometheus: {namespace: "monitoring", chart: path: "charts/prometheus"}
+		bi: {namespace: "bi", chart: path: "charts/prometheus"}
+	}
+	monitoring: {
+		prometheus: app: "prometheus"
+		sources: {apps: bi: "metabase", ingress: "ingress-nginx"}
+		packs: {infrastructure: {}, security: {}}
+		rules: [{
+			alert: "MetabaseDown"
+			expr:  "sum(rate(jetty_requests_total[5m])) == 0"
+			annotations: summary: "no requests"
+		}]
+		alertmanager: {
+			receivers: slack: slack: [{webhook: {name: "alertmanager-slack", key: "url"}}]
+			route: receiver: "slack"
+		}
+		dashboards: enabled: false
+	}
+	delivery: argocd: repository: "oci://registry.example.com/s"
+}
+`,
+		"charts/prometheus/Chart.yaml":        "apiVersion: v2\nname: prometheus\nversion: 0.1.0\n",
+		"charts/prometheus/templates/cm.yaml": serverFilesChart,
+	})
+	res, err := compiler.Compile(context.Background(), dir, opts())
+	if err != nil {
+		t.Fatal(stack.FormatError(err, dir))
+	}
+	var cm []byte
+	for _, f := range res.Tree.Files() {
+		if strings.HasPrefix(f.Path, "monitoring/") || f.Path == "argocd/apps/monitoring.yaml" {
+			t.Errorf("%s written: the plain chart needs no monitoring/ objects", f.Path)
+		}
+		if strings.HasPrefix(f.Path, "apps/prometheus/") && strings.Contains(string(f.Data), "kind: ConfigMap") {
+			cm = f.Data
+		}
+		if strings.HasPrefix(f.Path, "apps/bi/") && strings.Contains(string(f.Data), "kind: ConfigMap") {
+			t.Errorf("%s: another app got the rules", f.Path)
+		}
+	}
+	var obj struct{ Data map[string]string }
+	if err := yaml.Unmarshal(cm, &obj); err != nil || obj.Data["alerting_rules.yml"] == "" {
+		t.Fatalf("no alerting_rules.yml in the server ConfigMap (%v):\n%s", err, cm)
+	}
+	rules := obj.Data["alerting_rules.yml"]
+	for _, alert := range []string{"PodCrashLooping", "HTTPErrorRateHigh", "APIServerUnauthorizedRequests", "MetabaseDown"} {
+		if !strings.Contains(rules, "alert: "+alert) {
+			t.Errorf("alerting_rules.yml lacks %s", alert)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "alerting_rules.yml")
+	if err := os.WriteFile(p, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, err := testtools.Run(t, "promtool", "check", "rules", "--lint=all", "--lint-fatal", p); err != nil {
+		t.Errorf("promtool check rules: %v\n%s%s", err, stdout, stderr)
+	}
+}

@@ -95,6 +95,10 @@ type Options struct {
 	Tests        map[string][]TestGroup
 	Alertmanager *Alertmanager
 	Dashboards   []App
+	// Chart leaves out the prometheus-operator objects: the rules and
+	// the routing go to the plain prometheus chart's values instead
+	// (ChartValues).
+	Chart bool
 }
 
 // Rule is an alerting rule in the Prometheus rules format, which the
@@ -134,6 +138,48 @@ func Generate(o Options) ([]bundles.File, error) {
 		return nil
 	}
 
+	packs, err := o.Groups()
+	if err != nil {
+		return nil, err
+	}
+	if !o.Chart {
+		for _, pg := range packs {
+			name := o.StackName + "-" + pg.Pack
+			if err := add("PrometheusRule", name, o.prometheusRule(name, pg.Groups)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if am := o.Alertmanager; am != nil && !o.Chart {
+		if err := add("AlertmanagerConfig", o.StackName, o.alertmanagerConfig(am)); err != nil {
+			return nil, err
+		}
+	}
+	for _, app := range o.Dashboards {
+		cm, err := o.dashboardConfigMap(app)
+		if err != nil {
+			return nil, fmt.Errorf("dashboard of app %s: %w", app.Name, err)
+		}
+		if err := add("ConfigMap", cm.Metadata.Name, cm); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(files, func(a, b bundles.File) int { return strings.Compare(a.Path, b.Path) })
+	return files, nil
+}
+
+// PackGroups are the rule groups of one pack.
+type PackGroups struct {
+	Pack   string
+	Groups []Group
+}
+
+// Groups returns the finished, checked rule groups of every pack that has
+// rules, in pack order, after running the custom rules' tests.
+func (o Options) Groups() ([]PackGroups, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	packs := []struct {
 		name   string
 		groups func() ([]Group, error)
@@ -143,6 +189,7 @@ func Generate(o Options) ([]bundles.File, error) {
 		{PackSecurity, o.securityGroups},
 		{PackCustom, func() ([]Group, error) { return o.Custom, nil }},
 	}
+	var out []PackGroups
 	for _, p := range packs {
 		groups, err := p.groups()
 		if err != nil {
@@ -163,28 +210,9 @@ func Generate(o Options) ([]bundles.File, error) {
 				return nil, testFailures(err)
 			}
 		}
-		name := o.StackName + "-" + p.name
-		if err := add("PrometheusRule", name, o.prometheusRule(name, groups)); err != nil {
-			return nil, err
-		}
+		out = append(out, PackGroups{p.name, groups})
 	}
-
-	if am := o.Alertmanager; am != nil {
-		if err := add("AlertmanagerConfig", o.StackName, o.alertmanagerConfig(am)); err != nil {
-			return nil, err
-		}
-	}
-	for _, app := range o.Dashboards {
-		cm, err := o.dashboardConfigMap(app)
-		if err != nil {
-			return nil, fmt.Errorf("dashboard of app %s: %w", app.Name, err)
-		}
-		if err := add("ConfigMap", cm.Metadata.Name, cm); err != nil {
-			return nil, err
-		}
-	}
-	slices.SortFunc(files, func(a, b bundles.File) int { return strings.Compare(a.Path, b.Path) })
-	return files, nil
+	return out, nil
 }
 
 // finish drops empty groups and sets the labels every alert carries.

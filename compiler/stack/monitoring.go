@@ -32,10 +32,16 @@ type Monitoring struct {
 	SyncWave     *int              `json:"syncWave,omitempty"`
 	Sources      Sources           `json:"sources"`
 	RunbookBase  string            `json:"runbookBase"`
+	Prometheus   *PrometheusChart  `json:"prometheus,omitempty"`
 	Packs        Packs             `json:"packs"`
 	Rules        []Rule            `json:"rules"`
 	Alertmanager *Alertmanager     `json:"alertmanager,omitempty"`
 	Dashboards   Dashboards        `json:"dashboards"`
+}
+
+// PrometheusChart names the app running the plain prometheus chart.
+type PrometheusChart struct {
+	App string `json:"app"`
 }
 
 // Sources say what exposes metrics in the stack and its cluster.
@@ -361,6 +367,9 @@ func (s *Stack) checkMonitoring() Errors {
 				c.errAt("packs.dataJourney.quality."+name, "quality check %s: set exactly one of above and below", name)
 			}
 		}
+	}
+	if m.Prometheus != nil {
+		c.app("prometheus.app", m.Prometheus.App)
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.Sources.Apps)) {
 		c.app("sources.apps."+name, name)
