@@ -63,6 +63,7 @@ func TestCompileExampleMonitoring(t *testing.T) {
 		"alertmanagerconfig-data-platform.yaml",
 		"configmap-data-platform-dashboard-airflow.yaml",
 		"configmap-data-platform-dashboard-metabase.yaml",
+		"configmap-data-platform-dashboard-overview.yaml",
 		"configmap-data-platform-dashboard-postgres.yaml",
 		"prometheusrule-data-platform-custom.yaml",
 		"prometheusrule-data-platform-data-journey.yaml",

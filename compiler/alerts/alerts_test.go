@@ -628,7 +628,7 @@ func TestObjects(t *testing.T) {
 			checkDashboard(t, name, js)
 		}
 	}
-	want := []string{"AlertmanagerConfig", "ConfigMap", "ConfigMap", "PrometheusRule", "PrometheusRule", "PrometheusRule", "PrometheusRule"}
+	want := []string{"AlertmanagerConfig", "ConfigMap", "ConfigMap", "ConfigMap", "PrometheusRule", "PrometheusRule", "PrometheusRule", "PrometheusRule"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("kinds %v, want %v", kinds, want)
 	}
@@ -679,7 +679,9 @@ func checkDashboard(t *testing.T, name, js string) {
 	}
 	// Four panels from the ingress (traffic, errors, latency, denied),
 	// three from the cluster (CPU, memory, pods), and Airflow's own two.
-	if want := map[string]int{"airflow.json": 9}[name]; want == 0 && len(d.Panels) != 7 || want != 0 && len(d.Panels) != want {
+	// The overview: three from the ingress, saturation, Airbyte's syncs,
+	// the pipelines' age and duration.
+	if want := map[string]int{"airflow.json": 9, "overview.json": 7}[name]; want == 0 && len(d.Panels) != 7 || want != 0 && len(d.Panels) != want {
 		t.Errorf("%s: %d panels", name, len(d.Panels))
 	}
 	for _, p := range d.Panels {
