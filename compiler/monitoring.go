@@ -375,3 +375,31 @@ func dashboardApps(apps []*renderedApp, only []string) []alerts.App {
 	}
 	return out
 }
+
+// AlertUnitTests is a `promtool test rules` file of the stack's rule tests,
+// completed with the annotations the alerts fire with, for rule files at
+// rulePaths: the same expectations the build checks in-process, for the
+// real promtool.
+func AlertUnitTests(s *stack.Stack, rulePaths []string) ([]byte, error) {
+	if s.Monitoring == nil {
+		return nil, fmt.Errorf("stack %s has no monitoring block", s.Name)
+	}
+	o, err := monitoringOptions(s, nil)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := o.Groups()
+	if err != nil {
+		return nil, monitoringError(s, err)
+	}
+	var groups []alerts.Group
+	for _, p := range packs {
+		groups = append(groups, p.Groups...)
+	}
+	// Groups ran the tests already: a failure here cannot happen.
+	done, err := alerts.RunTests(groups, o.Tests)
+	if err != nil {
+		return nil, fmt.Errorf("running rule tests: %w", err)
+	}
+	return alerts.UnitTestFile(rulePaths, done)
+}

@@ -83,6 +83,31 @@ func TestCompileExampleMonitoring(t *testing.T) {
 	if _, stderr, err := testtools.Run(t, "promtool", append([]string{"check", "rules", "--lint=all", "--lint-fatal"}, rulesFiles...)...); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
+
+	// The example's rule tests, which the build ran in-process, pass in
+	// the real promtool over the same rule files.
+	st, err := stack.Load(context.Background(), filepath.Join(repoRoot(t), "examples", "data-platform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel []string
+	for _, p := range rulesFiles {
+		rel = append(rel, filepath.Base(p))
+	}
+	tests, err := compiler.AlertUnitTests(st, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(tests), "alertname: AirflowSchedulerDown") {
+		t.Fatalf("no test of AirflowSchedulerDown:\n%s", tests)
+	}
+	p := filepath.Join(dir, "tests.yaml")
+	if err := os.WriteFile(p, tests, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, err := testtools.Run(t, "promtool", "test", "rules", p); err != nil || !strings.Contains(stdout+stderr, "SUCCESS") {
+		t.Fatalf("promtool test rules: %v\n%s%s\n%s", err, stdout, stderr, tests)
+	}
 }
 
 // rulesFile writes the spec.groups of a PrometheusRule to dir as a
