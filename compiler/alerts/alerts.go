@@ -290,7 +290,6 @@ func marshalYAML(v any) ([]byte, error) {
 
 var (
 	labelNameRe  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	metricNameRe = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 	severities   = []string{"critical", "warning", "info"}
 )
 
