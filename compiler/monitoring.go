@@ -60,6 +60,33 @@ func monitoringError(s *stack.Stack, err error) error {
 	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
 		return testErrors(s, failures)
 	}
+	// A built-in pack needs a source the stack does not declare: point at
+	// the pack.
+	var errs stack.Errors
+	var walk func(error)
+	walk = func(e error) {
+		if u, ok := e.(*alerts.UnprovidedError); ok {
+			field := map[string]string{
+				alerts.PackInfrastructure: "packs.infrastructure",
+				alerts.PackDataJourney:    "packs.dataJourney",
+				alerts.PackSecurity:       "packs.security",
+			}[u.Pack]
+			errs = append(errs, s.MonitoringError(field, "%v", u))
+			return
+		}
+		switch w := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range w.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(w.Unwrap())
+		}
+	}
+	walk(err)
+	if len(errs) > 0 {
+		return errs
+	}
 	return fmt.Errorf("generating monitoring: %w", err)
 }
 

@@ -200,7 +200,7 @@ stack: {
 // metric no source provides stops it at the metric.
 func TestCompileRuleTests(t *testing.T) {
 	for _, tc := range []struct {
-		name, rule, want string
+		name, rule, extra, want string
 	}{{
 		name: "passing test",
 		rule: `{
@@ -233,6 +233,11 @@ func TestCompileRuleTests(t *testing.T) {
 		annotations: summary: "no requests"
 	}`,
 		want: `stack.cue:11:20: stack.monitoring.rules[0].expr: the rule reads http_requests_total, which no source of the stack provides: no app galley knows exposes http_requests_total: if the cluster provides it, list it in monitoring.sources.metrics`,
+	}, {
+		name:  "built-in pack without its source",
+		extra: `packs: dataJourney: streaming: consumerGroups: ["loader"]`,
+		want: `stack.cue:10:10: stack.monitoring.packs.dataJourney: group galley-data-journey: alert KafkaConsumerLagHigh reads kafka_consumergroup_lag, which no source of the stack provides: kafka_consumergroup_lag come from danielqsj/kafka_exporter (bitnami kafka chart: metrics.kafka.enabled, or the prometheus-kafka-exporter chart): add "kafka-exporter" to monitoring.sources.cluster
+stack.cue:10:10: stack.monitoring.packs.dataJourney: group galley-data-journey: alert KafkaConsumerStalled reads kafka_consumergroup_current_offset, kafka_consumergroup_lag, which no source of the stack provides: kafka_consumergroup_current_offset, kafka_consumergroup_lag come from danielqsj/kafka_exporter (bitnami kafka chart: metrics.kafka.enabled, or the prometheus-kafka-exporter chart): add "kafka-exporter" to monitoring.sources.cluster`,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -246,6 +251,7 @@ stack: {
 	monitoring: {
 		sources: apps: bi: "metabase"
 		rules: [` + tc.rule + `]
+		` + tc.extra + `
 	}
 }
 `,

@@ -217,7 +217,7 @@ func (o Options) Groups() ([]PackGroups, error) {
 		if err := checkGroups(groups); err != nil {
 			return nil, fmt.Errorf("%s rules: %w", p.name, err)
 		}
-		if err := o.checkProvided(groups); err != nil {
+		if err := o.checkProvided(p.name, groups); err != nil {
 			return nil, fmt.Errorf("%s rules: %w", p.name, err)
 		}
 		if p.name == PackCustom && len(o.Tests) > 0 {
@@ -289,8 +289,8 @@ func marshalYAML(v any) ([]byte, error) {
 }
 
 var (
-	labelNameRe  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	severities   = []string{"critical", "warning", "info"}
+	labelNameRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	severities  = []string{"critical", "warning", "info"}
 )
 
 func (o *Options) validate() error {
@@ -445,9 +445,21 @@ func indentJSON(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// checkProvided reports every rule that reads a metric no source of the
-// stack provides: it would never fire, and nobody would know.
-func (o *Options) checkProvided(groups []Group) error {
+// UnprovidedError is a rule that reads metrics no source of the stack
+// provides: it would never fire, and nobody would know.
+type UnprovidedError struct {
+	Pack, Group, Alert string
+	Missing            []string
+}
+
+func (e *UnprovidedError) Error() string {
+	return fmt.Sprintf("group %s: alert %s reads %s, which no source of the stack provides: %s",
+		e.Group, e.Alert, strings.Join(e.Missing, ", "), MissingHint(e.Missing))
+}
+
+// checkProvided reports every rule of pack that reads a metric no source
+// provides, as *UnprovidedError values.
+func (o *Options) checkProvided(pack string, groups []Group) error {
 	if o.Provided == nil {
 		return nil
 	}
@@ -459,8 +471,7 @@ func (o *Options) checkProvided(groups []Group) error {
 				continue // checkGroups reported it
 			}
 			if len(missing) > 0 {
-				errs = append(errs, fmt.Errorf("group %s: alert %s reads %s, which no source of the stack provides: %s",
-					g.Name, r.Alert, strings.Join(missing, ", "), MissingHint(missing)))
+				errs = append(errs, &UnprovidedError{Pack: pack, Group: g.Name, Alert: r.Alert, Missing: missing})
 			}
 		}
 	}

@@ -481,7 +481,7 @@ func TestGenerateErrors(t *testing.T) {
 			o.Ingress = ""
 			o.Provided, _ = NewProvided(DefaultClusterSources, []string{"warehouse_table_last_loaded_timestamp_seconds", "dbt_tests_failed", "warehouse_rows_loaded", "pg_stat_activity_count", "airflow_scheduler_heartbeat"})
 		},
-			`alert AirbyteSyncFailed reads airbyte_syncs_total, which no source of the stack provides: airbyte_syncs_total comes from Airbyte's OpenTelemetry metrics`},
+			`alert AirbyteSyncFailed reads airbyte_syncs_total, which no source of the stack provides: airbyte_syncs_total come from Airbyte's OpenTelemetry metrics`},
 		{"infrastructure without namespaces", func(o *Options) { o.Infrastructure.Namespaces = nil }, `(?m)^infrastructure pack: no namespaces to watch$`},
 		{"custom PromQL", func(o *Options) { o.Custom[0].Rules[0].Expr = "sum(rate(x[5m])" },
 			`(?m)^custom rules: group custom: alert AirflowSchedulerDown: invalid PromQL "sum\(rate\(x\[5m\]\)": at byte 15: unclosed left parenthesis$`},

@@ -239,22 +239,32 @@ func (p *Provided) Missing(expr string) ([]string, error) {
 	return out, nil
 }
 
-// MissingHint says what to do about metrics no source provides.
+// MissingHint says what to do about metrics no source provides, once per
+// source.
 func MissingHint(missing []string) string {
-	var hints []string
+	bySource := map[string][]string{}
+	var unknown []string
 	for _, m := range missing {
 		if s, ok := sourceOf(m); ok {
-			where := "monitoring.sources.cluster"
-			switch s.Kind {
-			case KindApp:
-				where = "monitoring.sources.apps (an app running " + s.Name + ")"
-			case KindIngress:
-				where = "monitoring.sources.ingress"
-			}
-			hints = append(hints, fmt.Sprintf("%s comes from %s (%s): add %q to %s", m, s.Exporter, s.Enable, s.Name, where))
+			bySource[s.Name] = append(bySource[s.Name], m)
 		} else {
-			hints = append(hints, fmt.Sprintf("no app galley knows exposes %s: if the cluster provides it, list it in monitoring.sources.metrics", m))
+			unknown = append(unknown, m)
 		}
+	}
+	var hints []string
+	for _, name := range slices.Sorted(maps.Keys(bySource)) {
+		s := Sources[name]
+		where := "monitoring.sources.cluster"
+		switch s.Kind {
+		case KindApp:
+			where = "monitoring.sources.apps (an app running " + s.Name + ")"
+		case KindIngress:
+			where = "monitoring.sources.ingress"
+		}
+		hints = append(hints, fmt.Sprintf("%s come from %s (%s): add %q to %s", strings.Join(bySource[name], ", "), s.Exporter, s.Enable, s.Name, where))
+	}
+	if len(unknown) > 0 {
+		hints = append(hints, fmt.Sprintf("no app galley knows exposes %s: if the cluster provides it, list it in monitoring.sources.metrics", strings.Join(unknown, ", ")))
 	}
 	return strings.Join(hints, "; ")
 }
