@@ -34,7 +34,10 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	if err != nil {
 		return nil, err
 	}
-	values := appValues(a)
+	values, err := appValues(s, a)
+	if err != nil {
+		return nil, err
+	}
 	req := helm.Request{
 		ReleaseName:   a.ReleaseName,
 		Namespace:     a.Namespace,
@@ -124,7 +127,20 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 // appValues merges the app's values files (read and checked by
 // stack.Load), in order, then its inline values, the way repeated
 // `helm template -f` flags merge.
-func appValues(a *stack.App) map[string]any {
+func appValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
+	values := fileAndInlineValues(a)
+	// The app running the plain prometheus chart loads the stack's rules.
+	extra, err := prometheusChartValues(s, a)
+	if err != nil || extra == nil {
+		return values, err
+	}
+	merged := map[string]any{}
+	mergeValues(merged, values)
+	mergeValues(merged, extra)
+	return merged, nil
+}
+
+func fileAndInlineValues(a *stack.App) map[string]any {
 	if len(a.ValuesFiles) == 0 {
 		return a.Values
 	}

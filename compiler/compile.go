@@ -399,7 +399,9 @@ func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves 
 			})
 		}
 		opts.Apps = append(opts.Apps, jobApps(s, waves)...)
-		opts.Apps = append(opts.Apps, monitoringApps(s, waves)...)
+		if hasMonitoring(tree) {
+			opts.Apps = append(opts.Apps, monitoringApps(s, waves)...)
+		}
 		files, err := argocd.Generate(opts)
 		if err != nil {
 			return fmt.Errorf("generating Argo CD objects: %w", err)

@@ -68,7 +68,7 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 		opts.Apps = append(opts.Apps, flux.App{Name: j.Name, Namespace: j.Namespace, DependsOn: j.DependsOn})
 		all = append(all, j.Name)
 	}
-	if m := s.Monitoring; m != nil {
+	if m := s.Monitoring; m != nil && hasMonitoring(tree) {
 		// After every app and job, as in Argo CD's last wave: the
 		// PrometheusRule and AlertmanagerConfig CRDs come with them.
 		opts.Apps = append(opts.Apps, flux.App{Name: m.AppName, Namespace: m.Namespace, Path: alerts.Dir, DependsOn: all})

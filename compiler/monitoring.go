@@ -1,9 +1,11 @@
 package compiler
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/common/model"
 
@@ -19,9 +21,16 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) ([]*
 	if s.Monitoring == nil {
 		return nil, nil
 	}
-	files, err := alerts.Generate(monitoringOptions(s, apps))
+	o, err := monitoringOptions(s, apps)
 	if err != nil {
-		return nil, fmt.Errorf("generating monitoring: %w", err)
+		return nil, stack.Errors{s.MonitoringError("sources", "%v", err)}
+	}
+	files, err := alerts.Generate(o)
+	if err != nil {
+		return nil, monitoringError(s, err)
+	}
+	if len(files) == 0 && o.Chart {
+		return nil, nil // everything went to the prometheus chart's values
 	}
 	if len(files) == 0 {
 		// An empty monitoring/ would leave its Application pointing at a
@@ -46,6 +55,70 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) ([]*
 	return objs, nil
 }
 
+// hasMonitoring reports whether monitoring/ has files: with the plain
+// prometheus chart and no dashboards it has none, and nothing deploys it.
+func hasMonitoring(tree *bundles.Tree) bool {
+	for _, f := range tree.Files() {
+		if strings.HasPrefix(f.Path, alerts.Dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// monitoringError places what it can of a monitoring error in the CUE.
+func monitoringError(s *stack.Stack, err error) error {
+	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
+		return testErrors(s, failures)
+	}
+	// A built-in pack needs a source the stack does not declare: point at
+	// the pack.
+	var errs stack.Errors
+	var walk func(error)
+	walk = func(e error) {
+		if u, ok := e.(*alerts.UnprovidedError); ok {
+			field := map[string]string{
+				alerts.PackInfrastructure: "packs.infrastructure",
+				alerts.PackDataJourney:    "packs.dataJourney",
+				alerts.PackSecurity:       "packs.security",
+			}[u.Pack]
+			errs = append(errs, s.MonitoringError(field, "%v", u))
+			return
+		}
+		switch w := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range w.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(w.Unwrap())
+		}
+	}
+	walk(err)
+	if len(errs) > 0 {
+		return errs
+	}
+	return fmt.Errorf("generating monitoring: %w", err)
+}
+
+// prometheusChartValues are the values galley adds to the app that runs
+// the plain prometheus chart: the stack's rules and routing.
+func prometheusChartValues(s *stack.Stack, a *stack.App) (map[string]any, error) {
+	m := s.Monitoring
+	if m == nil || m.Prometheus == nil || m.Prometheus.App != a.Name {
+		return nil, nil
+	}
+	o, err := monitoringOptions(s, nil)
+	if err != nil {
+		return nil, stack.Errors{s.MonitoringError("sources", "%v", err)}
+	}
+	v, err := o.ChartValues()
+	if err != nil {
+		return nil, monitoringError(s, err)
+	}
+	return v, nil
+}
+
 // monitoringApps is the Argo CD Application that deploys monitoring/, one
 // wave after every app and job: the CRDs it needs come with them.
 func monitoringApps(s *stack.Stack, waves map[string]int) []argocd.App {
@@ -65,14 +138,21 @@ func monitoringApps(s *stack.Stack, waves map[string]int) []argocd.App {
 
 // monitoringOptions resolves the stack's references (apps, jobs) into what
 // the alerts package generates from.
-func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
+func monitoringOptions(s *stack.Stack, apps []*renderedApp) (alerts.Options, error) {
 	m := s.Monitoring
+	provided, err := alerts.NewProvided(m.SourceNames(), m.Sources.Metrics)
+	if err != nil {
+		return alerts.Options{}, err
+	}
 	o := alerts.Options{
 		StackName:   s.Name,
 		Namespace:   m.Namespace,
 		Labels:      m.Labels,
 		AlertLabels: m.AlertLabels,
-		HTTP:        alerts.HTTPMetrics{Requests: m.HTTP.Requests, CodeLabel: m.HTTP.CodeLabel, Duration: m.HTTP.Duration},
+		Ingress:     m.Sources.Ingress,
+		Provided:    provided,
+		RunbookBase: m.RunbookBase,
+		Chart:       m.Prometheus != nil,
 	}
 	if p := m.Packs.Infrastructure; p != nil {
 		o.Infrastructure = &alerts.Infrastructure{
@@ -80,6 +160,7 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
 			CrashLooping: check(p.CrashLooping),
 			NotReady:     check(p.NotReady),
 			ErrorRate:    check(p.ErrorRate),
+			Latency:      check(p.Latency),
 			CPU:          check(p.CPU),
 			Memory:       check(p.Memory),
 			Volume:       check(p.Volume),
@@ -93,6 +174,20 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
 				airflowNS = app.Namespace
 			}
 			dj.Airflow = &alerts.Airflow{Namespace: airflowNS, DAGRunFailed: check(a.DAGRunFailed), Window: a.Window}
+		}
+		if a := p.Airbyte; a != nil {
+			ns := ""
+			if app := s.App(a.App); app != nil {
+				ns = app.Namespace
+			}
+			dj.Airbyte = &alerts.Airbyte{Namespace: ns, SyncFailed: check(a.SyncFailed), Window: a.Window}
+		}
+		if st := p.Streaming; st != nil {
+			groups := slices.Clone(st.ConsumerGroups)
+			if slices.Contains(slices.Collect(maps.Values(m.Sources.Apps)), "datahub") {
+				groups = append(groups, alerts.DataHubConsumerGroups...)
+			}
+			dj.Streaming = &alerts.Streaming{ConsumerGroups: groups, Lag: check(st.Lag), Stalled: check(st.Stalled), Window: st.Window}
 		}
 		if j := p.Jobs; j != nil {
 			dj.Jobs = &alerts.Jobs{Namespaces: namespacesOf(s, j.Apps, j.Namespaces), Failed: check(j.Failed)}
@@ -125,14 +220,68 @@ func monitoringOptions(s *stack.Stack, apps []*renderedApp) alerts.Options {
 		}
 		o.DataJourney = dj
 	}
+	if p := m.Packs.Security; p != nil {
+		o.Security = &alerts.Security{
+			Namespaces:      namespacesOf(s, p.Apps, p.Namespaces),
+			APIUnauthorized: check(p.APIUnauthorized),
+			APIForbidden:    check(p.APIForbidden),
+			IngressDenied:   check(p.IngressDenied),
+		}
+	}
 	o.Custom = customGroups(m.Rules)
+	o.Tests = ruleTests(m.Rules)
 	if am := m.Alertmanager; am != nil {
 		o.Alertmanager = alertmanager(am)
 	}
 	if m.Dashboards.Enabled {
 		o.Dashboards = dashboardApps(apps, m.Dashboards.Apps)
+		for i, d := range o.Dashboards {
+			o.Dashboards[i].Product = m.Sources.Apps[d.Name]
+		}
 	}
-	return o
+	return o, nil
+}
+
+// ruleTests are the stack's rule tests in promtool's format, by alert.
+func ruleTests(rules []stack.Rule) map[string][]alerts.TestGroup {
+	out := map[string][]alerts.TestGroup{}
+	for _, r := range rules {
+		for _, t := range r.Tests {
+			tg := alerts.TestGroup{Name: t.Name, Interval: t.Interval}
+			for _, s := range t.InputSeries {
+				tg.InputSeries = append(tg.InputSeries, alerts.Series{Series: s.Series, Values: s.Values})
+			}
+			for _, e := range t.Expect {
+				at := alerts.AlertTest{EvalTime: e.EvalTime, Alertname: r.Alert, ExpAlerts: []alerts.ExpAlert{}}
+				for _, a := range e.Alerts {
+					at.ExpAlerts = append(at.ExpAlerts, alerts.ExpAlert{ExpLabels: a.Labels, ExpAnnotations: a.Annotations})
+				}
+				tg.AlertTests = append(tg.AlertTests, at)
+			}
+			out[r.Alert] = append(out[r.Alert], tg)
+		}
+	}
+	return out
+}
+
+// testErrors places each failed rule test at its expectation in the
+// stack's CUE.
+func testErrors(s *stack.Stack, failures alerts.TestFailures) error {
+	var errs stack.Errors
+	for _, f := range failures {
+		field := "rules"
+		for i, r := range s.Monitoring.Rules {
+			if r.Alert == f.Alert && len(r.Tests) > 0 {
+				field = fmt.Sprintf("rules[%d].tests[%d]", i, f.Test)
+				if f.Expect >= 0 {
+					field += fmt.Sprintf(".expect[%d]", f.Expect)
+				}
+				break
+			}
+		}
+		errs = append(errs, s.MonitoringError(field, "alert test of %s failed: %s", f.Alert, f.Msg))
+	}
+	return errs
 }
 
 func check(c stack.Check) alerts.Check {
@@ -263,4 +412,32 @@ func dashboardApps(apps []*renderedApp, only []string) []alerts.App {
 		}
 	}
 	return out
+}
+
+// AlertUnitTests is a `promtool test rules` file of the stack's rule tests,
+// completed with the annotations the alerts fire with, for rule files at
+// rulePaths: the same expectations the build checks in-process, for the
+// real promtool.
+func AlertUnitTests(s *stack.Stack, rulePaths []string) ([]byte, error) {
+	if s.Monitoring == nil {
+		return nil, fmt.Errorf("stack %s has no monitoring block", s.Name)
+	}
+	o, err := monitoringOptions(s, nil)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := o.Groups()
+	if err != nil {
+		return nil, monitoringError(s, err)
+	}
+	var groups []alerts.Group
+	for _, p := range packs {
+		groups = append(groups, p.Groups...)
+	}
+	// Groups ran the tests already: a failure here cannot happen.
+	done, err := alerts.RunTests(groups, o.Tests)
+	if err != nil {
+		return nil, fmt.Errorf("running rule tests: %w", err)
+	}
+	return alerts.UnitTestFile(rulePaths, done)
 }

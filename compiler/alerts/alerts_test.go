@@ -33,13 +33,22 @@ func defaultInfrastructure(namespaces ...string) *Infrastructure {
 		CrashLooping: on("15m", "warning", 0),
 		NotReady:     on("15m", "warning", 0),
 		ErrorRate:    on("10m", "critical", 0.05),
+		Latency:      on("10m", "warning", 2),
 		CPU:          on("15m", "warning", 0.9),
 		Memory:       on("15m", "warning", 0.9),
 		Volume:       on("5m", "warning", 0.85),
 	}
 }
 
-var defaultHTTP = HTTPMetrics{Requests: "http_requests_total", CodeLabel: "code", Duration: "http_request_duration_seconds"}
+// fullProvided is what the full stack's sources expose.
+func fullProvided() *Provided {
+	p, err := NewProvided(append(slices.Clone(DefaultClusterSources), "airflow", "airbyte", "metabase", "kafka-exporter", "ingress-nginx"),
+		[]string{"warehouse_table_last_loaded_timestamp_seconds", "dbt_tests_failed", "warehouse_rows_loaded", "pg_stat_activity_count"})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
 
 // fullOptions switches everything on: every pack and every kind of
 // pipeline, custom rules, routing and dashboards.
@@ -49,12 +58,17 @@ func fullOptions() Options {
 		Namespace:   "monitoring",
 		Labels:      map[string]string{"release": "kube-prometheus-stack"},
 		AlertLabels: map[string]string{"team": "analytics"},
-		HTTP:        defaultHTTP,
+		Ingress:     "ingress-nginx",
+		Provided:    fullProvided(),
+		RunbookBase: "https://runbooks.example.com/galley#",
 
 		Infrastructure: defaultInfrastructure("orchestration", "bi"),
 		DataJourney: &DataJourney{
 			Airflow: &Airflow{Namespace: "orchestration", DAGRunFailed: on("0m", "critical", 0), Window: "15m"},
-			Jobs:    &Jobs{Namespaces: []string{"orchestration", "bi"}, Failed: on("0m", "critical", 0)},
+			Airbyte: &Airbyte{Namespace: "ingestion", SyncFailed: on("0m", "critical", 0), Window: "15m"},
+			Streaming: &Streaming{ConsumerGroups: DataHubConsumerGroups, Lag: on("15m", "warning", 1000),
+				Stalled: on("0m", "critical", 0), Window: "15m"},
+			Jobs: &Jobs{Namespaces: []string{"orchestration", "bi"}, Failed: on("0m", "critical", 0)},
 			Pipelines: []Pipeline{
 				{Name: "warehouse", CronJob: &CronJob{Namespace: "orchestration", Name: "dbt-nightly"}, SLA: "90m", Freshness: "26h", Severity: "critical", Runbook: "https://runbooks.example.com/dbt"},
 				{Name: "ingest", AirflowDAG: "ingest_raw", AirflowNamespace: "orchestration", SLA: "1h", Freshness: "25h", Severity: "critical"},
@@ -65,6 +79,8 @@ func fullOptions() Options {
 				{Name: "rows-loaded", Selector: Selector{Metric: "warehouse_rows_loaded"}, Below: ptr(1000.0), For: "1h", Severity: "critical", Summary: "Too few rows loaded: {{ $value }}", Runbook: "https://runbooks.example.com/rows"},
 			},
 		},
+		Security: &Security{Namespaces: []string{"bi", "orchestration"}, APIUnauthorized: on("10m", "warning", 1),
+			APIForbidden: on("10m", "warning", 1), IngressDenied: on("10m", "warning", 1)},
 		Custom: []Group{{
 			Name: "custom",
 			Rules: []Rule{{
@@ -104,7 +120,7 @@ func fullOptions() Options {
 			},
 		},
 		Dashboards: []App{
-			{Name: "airflow", Namespace: "orchestration", Workloads: []Workload{{"Deployment", "airflow-scheduler"}, {"Deployment", "airflow-webserver"}, {"Job", "airflow-migrate-database"}}},
+			{Name: "airflow", Namespace: "orchestration", Product: "airflow", Workloads: []Workload{{"Deployment", "airflow-scheduler"}, {"Deployment", "airflow-webserver"}, {"Job", "airflow-migrate-database"}}},
 			{Name: "postgres", Namespace: "orchestration", Workloads: []Workload{{"StatefulSet", "postgres"}}},
 		},
 	}
@@ -116,7 +132,7 @@ func minimalOptions() Options {
 	infra.ErrorRate.Enabled = false
 	infra.Volume.Enabled = false
 	infra.CPU.Ratio = 0.75
-	return Options{StackName: "shop", Namespace: "observability", HTTP: defaultHTTP, Infrastructure: infra}
+	return Options{StackName: "shop", Namespace: "observability", Infrastructure: infra}
 }
 
 var goldenCases = []struct {
@@ -247,7 +263,8 @@ func TestPacks(t *testing.T) {
 		name: "infrastructure defaults",
 		edit: func(o *Options) { o.Infrastructure = defaultInfrastructure("b", "a", "b") },
 		rule: "s-infrastructure",
-		want: []string{"PodCrashLooping", "PodNotReady", "HTTPErrorRateHigh", "ContainerCPUNearLimit", "ContainerMemoryNearLimit", "PersistentVolumeFillingUp"},
+		// No ingress: no HTTP golden signals.
+		want: []string{"PodCrashLooping", "PodNotReady", "ContainerCPUNearLimit", "ContainerMemoryNearLimit", "PersistentVolumeFillingUp"},
 		check: func(t *testing.T, rules []map[string]any) {
 			for _, r := range rules {
 				if !strings.Contains(r["expr"].(string), `namespace=~"a|b"`) {
@@ -256,8 +273,6 @@ func TestPacks(t *testing.T) {
 			}
 			wantFor(t, rules, "PodCrashLooping", "15m")
 			wantFor(t, rules, "PersistentVolumeFillingUp", "5m")
-			wantSeverity(t, rules, "HTTPErrorRateHigh", "critical")
-			wantExprHas(t, rules, "HTTPErrorRateHigh", "> 0.05")
 			wantExprHas(t, rules, "PersistentVolumeFillingUp", "> 0.85")
 		},
 	}, {
@@ -269,10 +284,10 @@ func TestPacks(t *testing.T) {
 			p.CPU = on("30m", "critical", 1.2)
 			p.NotReady.For = "0m"
 			o.Infrastructure = p
-			o.HTTP = HTTPMetrics{Requests: "nginx_ingress_controller_requests", CodeLabel: "status", Duration: "x"}
+			o.Ingress = "ingress-nginx"
 		},
 		rule: "s-infrastructure",
-		want: []string{"PodNotReady", "HTTPErrorRateHigh", "ContainerCPUNearLimit", "PersistentVolumeFillingUp"},
+		want: []string{"PodNotReady", "HTTPErrorRateHigh", "HTTPLatencyHigh", "ContainerCPUNearLimit", "PersistentVolumeFillingUp"},
 		check: func(t *testing.T, rules []map[string]any) {
 			wantExprHas(t, rules, "PodNotReady", `namespace="web"`)
 			wantFor(t, rules, "PodNotReady", "")
@@ -280,6 +295,8 @@ func TestPacks(t *testing.T) {
 			wantSeverity(t, rules, "ContainerCPUNearLimit", "critical")
 			wantExprHas(t, rules, "ContainerCPUNearLimit", "> 1.2")
 			wantExprHas(t, rules, "HTTPErrorRateHigh", `nginx_ingress_controller_requests{namespace="web", status=~"5.."}`)
+			wantSeverity(t, rules, "HTTPErrorRateHigh", "critical")
+			wantExprHas(t, rules, "HTTPErrorRateHigh", "> 0.05")
 		},
 	}, {
 		name: "airflow and jobs",
@@ -337,7 +354,7 @@ func TestPacks(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := Options{StackName: "s", Namespace: "monitoring", HTTP: defaultHTTP}
+			o := Options{StackName: "s", Namespace: "monitoring"}
 			tt.edit(&o)
 			files, err := Generate(o)
 			if err != nil {
@@ -457,7 +474,14 @@ func TestGenerateErrors(t *testing.T) {
 		{"bad object label", func(o *Options) { o.Labels = map[string]string{"a b": "x"} }, `(?m)^object label "a b": `},
 		{"bad alert label", func(o *Options) { o.AlertLabels = map[string]string{"team-name": "x"} }, `(?m)^alert label "team-name": not a Prometheus label name$`},
 		{"reserved alert label", func(o *Options) { o.AlertLabels = map[string]string{"severity": "x"} }, `(?m)^alert label "severity": galley sets it$`},
-		{"bad metric", func(o *Options) { o.HTTP.Requests = "http-requests" }, `(?m)^HTTP requests metric "http-requests": not a Prometheus metric name$`},
+		{"bad ingress", func(o *Options) { o.Ingress = "haproxy" }, `(?m)^ingress "haproxy": want one of envoy-gateway, ingress-nginx, traefik$`},
+		{"metric nothing provides", func(o *Options) { o.Custom[0].Rules[0].Expr = "nosuch_metric > 0" },
+			`(?m)^custom rules: group custom: alert AirflowSchedulerDown reads nosuch_metric, which no source of the stack provides: no app galley knows exposes nosuch_metric`},
+		{"built-in without its source", func(o *Options) {
+			o.Ingress = ""
+			o.Provided, _ = NewProvided(DefaultClusterSources, []string{"warehouse_table_last_loaded_timestamp_seconds", "dbt_tests_failed", "warehouse_rows_loaded", "pg_stat_activity_count", "airflow_scheduler_heartbeat"})
+		},
+			`alert AirbyteSyncFailed reads airbyte_syncs_total, which no source of the stack provides: airbyte_syncs_total come from Airbyte's OpenTelemetry metrics`},
 		{"infrastructure without namespaces", func(o *Options) { o.Infrastructure.Namespaces = nil }, `(?m)^infrastructure pack: no namespaces to watch$`},
 		{"custom PromQL", func(o *Options) { o.Custom[0].Rules[0].Expr = "sum(rate(x[5m])" },
 			`(?m)^custom rules: group custom: alert AirflowSchedulerDown: invalid PromQL "sum\(rate\(x\[5m\]\)": at byte 15: unclosed left parenthesis$`},
@@ -604,7 +628,7 @@ func TestObjects(t *testing.T) {
 			checkDashboard(t, name, js)
 		}
 	}
-	want := []string{"AlertmanagerConfig", "ConfigMap", "ConfigMap", "PrometheusRule", "PrometheusRule", "PrometheusRule"}
+	want := []string{"AlertmanagerConfig", "ConfigMap", "ConfigMap", "ConfigMap", "PrometheusRule", "PrometheusRule", "PrometheusRule", "PrometheusRule"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("kinds %v, want %v", kinds, want)
 	}
@@ -653,8 +677,12 @@ func checkDashboard(t *testing.T, name, js string) {
 	if d.UID == "" || len(d.UID) > 40 || d.Title == "" {
 		t.Errorf("%s: uid %q title %q", name, d.UID, d.Title)
 	}
-	if len(d.Panels) != 6 {
-		t.Errorf("%s: %d panels, want the 6 golden-signal panels", name, len(d.Panels))
+	// Four panels from the ingress (traffic, errors, latency, denied),
+	// three from the cluster (CPU, memory, pods), and Airflow's own two.
+	// The overview: three from the ingress, saturation, Airbyte's syncs,
+	// the pipelines' age and duration.
+	if want := map[string]int{"airflow.json": 9, "overview.json": 7}[name]; want == 0 && len(d.Panels) != 7 || want != 0 && len(d.Panels) != want {
+		t.Errorf("%s: %d panels", name, len(d.Panels))
 	}
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {

@@ -85,8 +85,8 @@ func TestPromtool(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths, counts = append(paths, p), append(counts, len(groups[0].Rules))
-	if len(paths) != 5 {
-		t.Fatalf("checking %d files, want 5 (4 PrometheusRules and a RulesFile)", len(paths))
+	if len(paths) != 6 {
+		t.Fatalf("checking %d files, want 6 (5 PrometheusRules and a RulesFile)", len(paths))
 	}
 
 	out, err := promtoolCheck(t, paths...)
@@ -157,8 +157,8 @@ func TestCRDs(t *testing.T) {
 			checked++
 		}
 	}
-	if checked != 5 {
-		t.Errorf("validated %d objects, want 5", checked)
+	if checked != 6 {
+		t.Errorf("validated %d objects, want 6", checked)
 	}
 }
 
@@ -174,6 +174,8 @@ func TestDocumented(t *testing.T) {
 		AlertPodCrashLooping, AlertPodNotReady, AlertHTTPErrorRateHigh, AlertContainerCPUNearLimit,
 		AlertContainerMemoryNearLimit, AlertPersistentVolumeFillingUp, AlertAirflowDAGRunFailed,
 		AlertJobFailed, AlertPipelineOverSLA, AlertDataNotFresh, AlertDataQualityThresholdBreached,
+		AlertHTTPLatencyHigh, AlertAirbyteSyncFailed, AlertKafkaConsumerLagHigh, AlertKafkaConsumerStalled,
+		AlertAPIServerUnauthorized, AlertAPIServerForbidden, AlertIngressDeniedRequests,
 	} {
 		if !regexp.MustCompile(`(?m)^#+ ` + regexp.QuoteMeta(name) + `$`).Match(doc) {
 			t.Errorf("docs/monitoring.md has no heading for alert %s", name)

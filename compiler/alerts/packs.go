@@ -23,8 +23,9 @@ type Check struct {
 
 // Infrastructure is the infrastructure health pack: pods, containers and
 // volumes of the namespaces, from kube-state-metrics, cAdvisor and kubelet
-// metrics, and the error rate from the apps' request counter
-// (Options.HTTP). Every alert carries the namespace label.
+// metrics, and the golden signals of the apps' HTTP traffic (errors and
+// latency) from the ingress controller in front of them
+// (Options.Ingress). Every alert carries the namespace label.
 type Infrastructure struct {
 	Namespaces []string
 	// CrashLooping: a container waits in CrashLoopBackOff.
@@ -32,8 +33,12 @@ type Infrastructure struct {
 	// NotReady: a pod (not a Job's) is pending, failed, unknown or not
 	// ready.
 	NotReady Check
-	// ErrorRate: the ratio of 5xx responses is above Ratio.
+	// ErrorRate: the ratio of 5xx responses is above Ratio, per ingress
+	// route; only with an ingress.
 	ErrorRate Check
+	// Latency: the p99 request duration of an ingress route is above
+	// Ratio seconds; only with an ingress.
+	Latency Check
 	// CPU, Memory: a container uses more than Ratio of its limit.
 	CPU    Check
 	Memory Check
@@ -44,7 +49,9 @@ type Infrastructure struct {
 // DataJourney is the data journey pack, one rule group.
 type DataJourney struct {
 	Airflow   *Airflow
+	Airbyte   *Airbyte
 	Jobs      *Jobs
+	Streaming *Streaming
 	Pipelines []Pipeline
 	Quality   []Quality
 }
@@ -57,6 +64,46 @@ type Airflow struct {
 	DAGRunFailed Check
 	// Window is how long one failure keeps the alert firing.
 	Window string
+}
+
+// Airbyte alerts on failed syncs, from Airbyte's airbyte.syncs counter
+// (status=failed) as an OpenTelemetry Collector exports it to Prometheus.
+type Airbyte struct {
+	Namespace  string
+	SyncFailed Check
+	// Window is how long one failure keeps the alert firing.
+	Window string
+}
+
+// Streaming alerts on Kafka consumer groups, from kafka-exporter.
+type Streaming struct {
+	// ConsumerGroups are the groups to watch.
+	ConsumerGroups []string
+	// Lag fires while a group's lag is above Ratio messages.
+	Lag Check
+	// Stalled fires when a group with lag has committed no offset for
+	// Window.
+	Stalled Check
+	Window  string
+}
+
+// DataHubConsumerGroups are the Kafka consumer groups of DataHub's GMS and
+// its consumers (METADATA_CHANGE_LOG_KAFKA_CONSUMER_GROUP_ID,
+// METADATA_CHANGE_PROPOSAL_KAFKA_CONSUMER_GROUP_ID and the usage event
+// consumer's defaults).
+var DataHubConsumerGroups = []string{"datahub-usage-event-consumer-job-client", "generic-mae-consumer-job-client", "generic-mce-consumer-job-client"}
+
+// Security is the security pack: unauthorized and forbidden requests at
+// the Kubernetes API server and at the ingress in front of the apps.
+type Security struct {
+	Namespaces []string
+	// APIUnauthorized, APIForbidden: 401 and 403 answers of the API
+	// server per second above Ratio.
+	APIUnauthorized Check
+	APIForbidden    Check
+	// IngressDenied: 401 and 403 answers per second of an ingress route
+	// above Ratio; only with an ingress.
+	IngressDenied Check
 }
 
 // Jobs alerts on Kubernetes Jobs whose Failed condition is true, from
@@ -114,10 +161,17 @@ const (
 	AlertPodCrashLooping              = "PodCrashLooping"
 	AlertPodNotReady                  = "PodNotReady"
 	AlertHTTPErrorRateHigh            = "HTTPErrorRateHigh"
+	AlertHTTPLatencyHigh              = "HTTPLatencyHigh"
 	AlertContainerCPUNearLimit        = "ContainerCPUNearLimit"
 	AlertContainerMemoryNearLimit     = "ContainerMemoryNearLimit"
 	AlertPersistentVolumeFillingUp    = "PersistentVolumeFillingUp"
 	AlertAirflowDAGRunFailed          = "AirflowDAGRunFailed"
+	AlertAirbyteSyncFailed            = "AirbyteSyncFailed"
+	AlertKafkaConsumerLagHigh         = "KafkaConsumerLagHigh"
+	AlertKafkaConsumerStalled         = "KafkaConsumerStalled"
+	AlertAPIServerUnauthorized        = "APIServerUnauthorizedRequests"
+	AlertAPIServerForbidden           = "APIServerForbiddenRequests"
+	AlertIngressDeniedRequests        = "IngressDeniedRequests"
 	AlertJobFailed                    = "JobFailed"
 	AlertPipelineOverSLA              = "PipelineOverSLA"
 	AlertDataNotFresh                 = "DataNotFresh"
@@ -170,17 +224,29 @@ func (o *Options) infrastructureGroups() ([]Group, error) {
 			"description": "Pod {{ $labels.namespace }}/{{ $labels.pod }} has been pending, failed or not ready for longer than " + orNow(p.NotReady.For) + ".",
 		},
 	})
-	req := func(extra ...string) string {
-		return "sum by (namespace, job) (rate(" + selector(o.HTTP.Requests, append([]string{inNS}, extra...)...) + "[5m]))"
+	if ing, ok := ingresses[o.Ingress]; ok {
+		ns := uniqueSorted(p.Namespaces)
+		add(p.ErrorRate, Rule{
+			Alert: AlertHTTPErrorRateHigh,
+			Expr: ing.withNamespace(ns, lines(
+				ing.sum(ing.requests(ns, re(ing.code, "5.."))),
+				"  / "+ing.sum(ing.requests(ns)),
+				"> "+number(p.ErrorRate.Ratio),
+			)),
+			Annotations: map[string]string{
+				"summary":     o.Ingress + " route {{ $labels." + ing.ident + " }} in {{ $labels.namespace }} fails {{ $value | humanizePercentage }} of its requests",
+				"description": "More than " + percent(p.ErrorRate.Ratio) + " of the requests " + o.Ingress + " sends to {{ $labels." + ing.ident + " }} in {{ $labels.namespace }} end in a 5xx status.",
+			},
+		})
+		add(p.Latency, Rule{
+			Alert: AlertHTTPLatencyHigh,
+			Expr:  ing.withNamespace(ns, ing.p99(ns)+" > "+number(p.Latency.Ratio)),
+			Annotations: map[string]string{
+				"summary":     o.Ingress + " route {{ $labels." + ing.ident + " }} in {{ $labels.namespace }} answers in {{ $value | humanizeDuration }} at p99",
+				"description": "The 99th percentile of the request durations " + o.Ingress + " measures for {{ $labels." + ing.ident + " }} in {{ $labels.namespace }} has been above " + number(p.Latency.Ratio) + "s for " + orNow(p.Latency.For) + ".",
+			},
+		})
 	}
-	add(p.ErrorRate, Rule{
-		Alert: AlertHTTPErrorRateHigh,
-		Expr:  lines(req(re(o.HTTP.CodeLabel, "5..")), "  / "+req(), "> "+number(p.ErrorRate.Ratio)),
-		Annotations: map[string]string{
-			"summary":     "{{ $labels.job }} in {{ $labels.namespace }} fails {{ $value | humanizePercentage }} of its requests",
-			"description": "More than " + percent(p.ErrorRate.Ratio) + " of the requests served by {{ $labels.job }} in {{ $labels.namespace }} end in a 5xx status.",
-		},
-	})
 	containers := []string{inNS, ne("container", ""), ne("container", "POD")}
 	limit := func(resource string) string {
 		return "sum by (namespace, pod, container) (" + selector("kube_pod_container_resource_limits", inNS, eq("resource", resource)) + ")"
@@ -251,6 +317,59 @@ func (o *Options) dataJourneyGroups() ([]Group, error) {
 				"description": "A run of DAG {{ $labels.dag_id }} in {{ $labels.namespace }} ended in the failed state in the last " + a.Window + ".",
 			},
 		}))
+	}
+	if a := p.Airbyte; a != nil && a.SyncFailed.Enabled {
+		if err := positive("airbyte window", a.Window); err != nil {
+			return nil, err
+		}
+		failed := selector("airbyte_syncs_total", append(scope(a.Namespace), eq("status", "failed"))...)
+		g.Rules = append(g.Rules, withCheck(a.SyncFailed, Rule{
+			Alert: AlertAirbyteSyncFailed,
+			// As for Airflow: a connection's failed series appears at its
+			// first failure.
+			Expr: lines(
+				"sum by (namespace, connection_id) (increase("+failed+"["+a.Window+"])) > 0",
+				"or count by (namespace, connection_id) (",
+				"  "+failed,
+				"  unless "+failed+" offset "+a.Window,
+				")",
+			),
+			Annotations: map[string]string{
+				"summary":     "Airbyte sync of connection {{ $labels.connection_id }} failed",
+				"description": "A sync of Airbyte connection {{ $labels.connection_id }} in {{ $labels.namespace }} failed in the last " + a.Window + ": the data it loads is missing or partial.",
+			},
+		}))
+	}
+	if st := p.Streaming; st != nil && len(st.ConsumerGroups) > 0 {
+		groups := oneOf("consumergroup", uniqueSorted(st.ConsumerGroups))
+		lag := "sum by (namespace, consumergroup, topic) (" + selector("kafka_consumergroup_lag", groups) + ")"
+		if st.Lag.Enabled {
+			g.Rules = append(g.Rules, withCheck(st.Lag, Rule{
+				Alert: AlertKafkaConsumerLagHigh,
+				Expr:  lag + " > " + number(st.Lag.Ratio),
+				Annotations: map[string]string{
+					"summary":     "Consumer group {{ $labels.consumergroup }} is {{ $value }} messages behind on {{ $labels.topic }}",
+					"description": "Kafka consumer group {{ $labels.consumergroup }} has had more than " + number(st.Lag.Ratio) + " unread messages on topic {{ $labels.topic }} for " + orNow(st.Lag.For) + ": what it feeds is late.",
+				},
+			}))
+		}
+		if st.Stalled.Enabled {
+			if err := positive("streaming window", st.Window); err != nil {
+				return nil, err
+			}
+			g.Rules = append(g.Rules, withCheck(st.Stalled, Rule{
+				Alert: AlertKafkaConsumerStalled,
+				Expr: lines(
+					"("+lag+" > 0)",
+					"and on (namespace, consumergroup, topic)",
+					"(sum by (namespace, consumergroup, topic) (changes("+selector("kafka_consumergroup_current_offset", groups)+"["+st.Window+"])) == 0)",
+				),
+				Annotations: map[string]string{
+					"summary":     "Consumer group {{ $labels.consumergroup }} has stopped consuming {{ $labels.topic }}",
+					"description": "Kafka consumer group {{ $labels.consumergroup }} has unread messages on {{ $labels.topic }} but committed no offset for " + st.Window + ": its consumers are down or stuck.",
+				},
+			}))
+		}
 	}
 	if j := p.Jobs; j != nil && j.Failed.Enabled {
 		ns := scope(j.Namespaces...)
@@ -355,13 +474,19 @@ func pipelineRules(p Pipeline) ([]Rule, error) {
 		var expr string
 		switch {
 		case p.AirflowDAG != "":
-			ok := selector("airflow_dagrun_duration_count", append(scope(p.AirflowNamespace), eq("dag_id", p.AirflowDAG))...)
-			// A success counts when the counter grew, or when its series
-			// appeared, within the window (see AirflowDAGRunFailed).
+			m := append(scope(p.AirflowNamespace), eq("dag_id", p.AirflowDAG))
+			ok := selector("airflow_dagrun_duration_count", m...)
+			// The DAG is watched once it has run at all (its success or
+			// failure series exists): a fresh install, whose DAG has not
+			// run yet, is not stale. A success counts when the counter
+			// grew, or its series appeared, within the window (see
+			// AirflowDAGRunFailed).
 			expr = lines(
-				"(sum(increase("+ok+"["+p.Freshness+"])) or vector(0))",
-				"+ (count("+ok+" unless "+ok+" offset "+p.Freshness+") or vector(0))",
-				"< 1",
+				"count by (namespace, dag_id) ("+ok+" or "+selector("airflow_dagrun_failed_count", m...)+")",
+				"unless on (namespace, dag_id) (",
+				"  sum by (namespace, dag_id) (increase("+ok+"["+p.Freshness+"])) > 0",
+				"  or count by (namespace, dag_id) ("+ok+" unless "+ok+" offset "+p.Freshness+")",
+				")",
 			)
 		case p.CronJob != nil:
 			m := []string{eq("namespace", p.CronJob.Namespace), eq("cronjob", p.CronJob.Name)}
@@ -475,4 +600,39 @@ func percent(ratio float64) string { return number(math.Round(ratio*1e6)/1e4) + 
 
 func uniqueSorted(s []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(s)))
+}
+
+func (o *Options) securityGroups() ([]Group, error) {
+	p := o.Security
+	if p == nil {
+		return nil, nil
+	}
+	g := Group{Name: "galley-security"}
+	api := func(c Check, alert, code, what string) {
+		if !c.Enabled {
+			return
+		}
+		g.Rules = append(g.Rules, withCheck(c, Rule{
+			Alert: alert,
+			Expr:  "sum by (namespace, job) (rate(" + selector("apiserver_request_total", eq("code", code)) + "[5m])) > " + number(c.Ratio),
+			Annotations: map[string]string{
+				"summary":     "The Kubernetes API server answers {{ $value | humanize }} " + what + " requests per second",
+				"description": "More than " + number(c.Ratio) + " requests per second to the API server are answered " + code + " (" + what + "): a client uses a revoked or wrong credential, or probes for access.",
+			},
+		}))
+	}
+	api(p.APIUnauthorized, AlertAPIServerUnauthorized, "401", "unauthorized")
+	api(p.APIForbidden, AlertAPIServerForbidden, "403", "forbidden")
+	if ing, ok := ingresses[o.Ingress]; ok && p.IngressDenied.Enabled && len(p.Namespaces) > 0 {
+		ns := uniqueSorted(p.Namespaces)
+		g.Rules = append(g.Rules, withCheck(p.IngressDenied, Rule{
+			Alert: AlertIngressDeniedRequests,
+			Expr:  ing.withNamespace(ns, ing.sum(ing.requests(ns, re(ing.code, "401|403")))+" > "+number(p.IngressDenied.Ratio)),
+			Annotations: map[string]string{
+				"summary":     o.Ingress + " route {{ $labels." + ing.ident + " }} in {{ $labels.namespace }} denies {{ $value | humanize }} requests per second",
+				"description": "More than " + number(p.IngressDenied.Ratio) + " requests per second to {{ $labels." + ing.ident + " }} in {{ $labels.namespace }} are answered 401 or 403: expired credentials of a client, or someone guessing.",
+			},
+		}))
+	}
+	return []Group{g}, nil
 }

@@ -30,24 +30,42 @@ type Monitoring struct {
 	AlertLabels  map[string]string `json:"alertLabels"`
 	AppName      string            `json:"appName"`
 	SyncWave     *int              `json:"syncWave,omitempty"`
-	HTTP         HTTPMetrics       `json:"http"`
+	Sources      Sources           `json:"sources"`
+	RunbookBase  string            `json:"runbookBase"`
+	Prometheus   *PrometheusChart  `json:"prometheus,omitempty"`
 	Packs        Packs             `json:"packs"`
 	Rules        []Rule            `json:"rules"`
 	Alertmanager *Alertmanager     `json:"alertmanager,omitempty"`
 	Dashboards   Dashboards        `json:"dashboards"`
 }
 
-// HTTPMetrics names the request metrics of the apps.
-type HTTPMetrics struct {
-	Requests  string `json:"requests"`
-	CodeLabel string `json:"codeLabel"`
-	Duration  string `json:"duration"`
+// PrometheusChart names the app running the plain prometheus chart.
+type PrometheusChart struct {
+	App string `json:"app"`
+}
+
+// Sources say what exposes metrics in the stack and its cluster.
+type Sources struct {
+	Apps    map[string]string `json:"apps"`
+	Ingress string            `json:"ingress,omitempty"`
+	Cluster []string          `json:"cluster"`
+	Metrics []string          `json:"metrics"`
 }
 
 // Packs are the built-in alert packs; nil means off.
 type Packs struct {
 	Infrastructure *InfrastructurePack `json:"infrastructure,omitempty"`
 	DataJourney    *DataJourneyPack    `json:"dataJourney,omitempty"`
+	Security       *SecurityPack       `json:"security,omitempty"`
+}
+
+// SecurityPack watches denied requests.
+type SecurityPack struct {
+	Apps            []string `json:"apps"`
+	Namespaces      []string `json:"namespaces"`
+	APIUnauthorized Check    `json:"apiUnauthorized"`
+	APIForbidden    Check    `json:"apiForbidden"`
+	IngressDenied   Check    `json:"ingressDenied"`
 }
 
 // Check tunes one alert of a pack. Ratio is the threshold of the alerts
@@ -66,6 +84,7 @@ type InfrastructurePack struct {
 	CrashLooping Check    `json:"crashLooping"`
 	NotReady     Check    `json:"notReady"`
 	ErrorRate    Check    `json:"errorRate"`
+	Latency      Check    `json:"latency"`
 	CPU          Check    `json:"cpu"`
 	Memory       Check    `json:"memory"`
 	Volume       Check    `json:"volume"`
@@ -74,6 +93,8 @@ type InfrastructurePack struct {
 // DataJourneyPack watches pipelines and the data they produce.
 type DataJourneyPack struct {
 	Airflow   *AirflowPack            `json:"airflow,omitempty"`
+	Airbyte   *AirbytePack            `json:"airbyte,omitempty"`
+	Streaming *StreamingPack          `json:"streaming,omitempty"`
 	Jobs      *JobsPack               `json:"jobs,omitempty"`
 	Pipelines map[string]Pipeline     `json:"pipelines"`
 	Quality   map[string]QualityCheck `json:"quality"`
@@ -84,6 +105,21 @@ type AirflowPack struct {
 	App          string `json:"app,omitempty"`
 	DAGRunFailed Check  `json:"dagRunFailed"`
 	Window       string `json:"window"`
+}
+
+// AirbytePack alerts on failed syncs.
+type AirbytePack struct {
+	App        string `json:"app,omitempty"`
+	SyncFailed Check  `json:"syncFailed"`
+	Window     string `json:"window"`
+}
+
+// StreamingPack alerts on Kafka consumer groups.
+type StreamingPack struct {
+	ConsumerGroups []string `json:"consumerGroups"`
+	Lag            Check    `json:"lag"`
+	Stalled        Check    `json:"stalled"`
+	Window         string   `json:"window"`
 }
 
 // JobsPack alerts on failed Kubernetes Jobs.
@@ -145,6 +181,24 @@ type Rule struct {
 	Group         string            `json:"group"`
 	Labels        map[string]string `json:"labels"`
 	Annotations   map[string]string `json:"annotations"`
+	Tests         []RuleTest        `json:"tests"`
+}
+
+// RuleTest is a unit test of a rule: input series and expected alerts.
+type RuleTest struct {
+	Name        string `json:"name,omitempty"`
+	Interval    string `json:"interval"`
+	InputSeries []struct {
+		Series string `json:"series"`
+		Values string `json:"values"`
+	} `json:"inputSeries"`
+	Expect []struct {
+		EvalTime string `json:"evalTime"`
+		Alerts   []struct {
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations,omitempty"`
+		} `json:"alerts"`
+	} `json:"expect"`
 }
 
 // Alertmanager routes the stack's alerts.
@@ -314,8 +368,27 @@ func (s *Stack) checkMonitoring() Errors {
 			}
 		}
 	}
+	if m.Prometheus != nil {
+		c.app("prometheus.app", m.Prometheus.App)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Sources.Apps)) {
+		c.app("sources.apps."+name, name)
+	}
+	if p := m.Packs.DataJourney; p != nil && p.Airbyte != nil && p.Airbyte.App != "" {
+		c.app("packs.dataJourney.airbyte.app", p.Airbyte.App)
+	}
+	if p := m.Packs.Security; p != nil {
+		c.apps("packs.security.apps", p.Apps)
+	}
+	provided, err := alerts.NewProvided(m.SourceNames(), m.Sources.Metrics)
+	if err != nil {
+		c.errAt("sources", "%v", err)
+	}
 	for i, r := range m.Rules {
 		c.rule(i, r)
+		if provided != nil {
+			c.provided(fmt.Sprintf("rules[%d].expr", i), r.Expr, provided)
+		}
 	}
 	if am := m.Alertmanager; am != nil {
 		c.alertmanager(am)
@@ -324,6 +397,52 @@ func (s *Stack) checkMonitoring() Errors {
 		c.apps("dashboards.apps", m.Dashboards.Apps)
 	}
 	return c.errs
+}
+
+// SourceNames are the metric sources of the stack: the cluster's
+// exporters, the products of its apps (an app the airflow or airbyte
+// pack names runs that product), and its ingress.
+func (m *Monitoring) SourceNames() []string {
+	set := map[string]bool{}
+	for _, c := range m.Sources.Cluster {
+		set[c] = true
+	}
+	for _, p := range m.Sources.Apps {
+		set[p] = true
+	}
+	if m.Sources.Ingress != "" {
+		set[m.Sources.Ingress] = true
+	}
+	if p := m.Packs.DataJourney; p != nil {
+		if p.Airflow != nil && p.Airflow.App != "" {
+			set["airflow"] = true
+		}
+		if p.Airbyte != nil && p.Airbyte.App != "" {
+			set["airbyte"] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// provided reports a rule reading metrics no source of the stack
+// provides, at the first such metric in the expression.
+func (c *monitoringChecker) provided(field, expr string, p *alerts.Provided) {
+	missing, err := p.Missing(expr)
+	if err != nil || len(missing) == 0 {
+		return // a syntax error is reported by promQL
+	}
+	pos := token.NoPos
+	if i := strings.Index(expr, missing[0]); i >= 0 {
+		pos = stringPos(c.value(field), expr, i)
+	}
+	if !pos.IsValid() {
+		pos = c.pos(field)
+	}
+	c.errs = append(c.errs, &Error{
+		Pos:  pos,
+		Path: "stack.monitoring." + field,
+		Msg:  fmt.Sprintf("the rule reads %s, which no source of the stack provides: %s", strings.Join(missing, ", "), alerts.MissingHint(missing)),
+	})
 }
 
 // MonitoringError is a problem found after Load at a field below
