@@ -28,7 +28,7 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) erro
 		return stack.Errors{s.MonitoringError("", "the monitoring block writes nothing: switch on a pack, add rules or alertmanager, or give an app with pods a dashboard")}
 	}
 	for _, f := range files {
-		if err := tree.Add(f.Path, f.Data); err != nil {
+		if err := addGenerated(tree, f.Path, f.Data); err != nil {
 			return fmt.Errorf("generating monitoring: %w", err)
 		}
 	}
