@@ -166,10 +166,10 @@ func TestQuote(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	for in, want := range map[string]string{
-		"a: =\n":          `1:4: "=" is a YAML 1.1 value indicator`,
-		"a: 1e+06\n":      `1:4: "1e+06" is a str in YAML 1.1 but a float in YAML 1.2`,
-		"a:\n  b: 0x_\n":  `2:6: "0x_" is a int in YAML 1.1 but a str in YAML 1.2`,
-		"a: yes\n":        `1:4: "yes" is a bool in YAML 1.1 but a str in YAML 1.2`,
+		"a: =\n":           `1:4: "=" is a YAML 1.1 value indicator`,
+		"a: 1e+06\n":       `1:4: "1e+06" is a str in YAML 1.1 but a float in YAML 1.2`,
+		"a:\n  b: 0x_\n":   `2:6: "0x_" is a int in YAML 1.1 but a str in YAML 1.2`,
+		"a: yes\n":         `1:4: "yes" is a bool in YAML 1.1 but a str in YAML 1.2`,
 		"a: \"=\"\nb: 1\n": "",
 	} {
 		err := Check([]byte(in))
