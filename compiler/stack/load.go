@@ -84,9 +84,13 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := validate(v); len(errs) > 0 {
+	if errs := validate(v, schema); len(errs) > 0 {
 		placeErrors(errs, sv)
-		return nil, errs.sort()
+		hintUnknownFields(errs, v)
+		// Report the mistakes the schema cannot see as well, so that one
+		// run of vet finds them all.
+		errs = append(errs, lenient(v, abs).checkLenient()...)
+		return nil, dropInsideNotAllowed(errs).sort()
 	}
 
 	s, err := decode(v)
@@ -111,7 +115,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 // validate reports every error in the stack. CUE stops descending into a
 // struct at its first error of some kinds (a field not allowed, say), so
 // each top-level field and each app is also validated on its own.
-func validate(v cue.Value) Errors {
+func validate(v, schema cue.Value) Errors {
 	errs := errsOf(v)
 	if len(errs) == 0 {
 		return nil
@@ -120,6 +124,7 @@ func validate(v cue.Value) Errors {
 	if err != nil {
 		return errs
 	}
+	errs = append(errs, notAllowed(v, schema, []string{Field})...)
 	for it.Next() {
 		errs = append(errs, errsOf(it.Value())...)
 		switch it.Selector().String() {
@@ -136,6 +141,8 @@ func validate(v cue.Value) Errors {
 		}
 		for apps.Next() {
 			errs = append(errs, errsOf(apps.Value())...)
+			def := schema.LookupPath(cue.MakePath(it.Selector(), cue.AnyString))
+			errs = append(errs, notAllowed(apps.Value(), def, []string{Field, it.Selector().String(), apps.Selector().String()})...)
 			fields, err := apps.Value().Fields()
 			if err != nil {
 				continue
@@ -144,6 +151,28 @@ func validate(v cue.Value) Errors {
 				errs = append(errs, errsOf(fields.Value())...)
 			}
 		}
+	}
+	return errs
+}
+
+// notAllowed reports the fields of the struct v (at path elems) that its
+// schema def does not declare: CUE reports only the first when another
+// error comes before it.
+func notAllowed(v, def cue.Value, elems []string) Errors {
+	if !def.Exists() {
+		return nil
+	}
+	var errs Errors
+	it, err := v.Fields(cue.Optional(false))
+	if err != nil {
+		return nil
+	}
+	for it.Next() {
+		if def.Allows(it.Selector()) {
+			continue
+		}
+		el := append(append([]string{}, elems...), it.Selector().String())
+		errs = append(errs, &Error{Pos: userPos(it.Value()), Path: cuePath(el), Msg: "field not allowed", elems: el})
 	}
 	return errs
 }
@@ -267,26 +296,38 @@ func (s *Stack) check() Errors {
 }
 
 func (s *Stack) checkApp(a *App) Errors {
+	errs := s.checkAppDeps(a)
+	errs = append(errs, s.checkChart(a)...)
+	errs = append(errs, s.checkValuesFiles(a)...)
+	for i, p := range a.Patches {
+		if _, ok := p.Patch.([]any); ok && p.Target == nil {
+			errs = append(errs, a.errAt(fmt.Sprintf("patches[%d]", i),
+				"a JSON 6902 patch (a list of operations) needs a target: kind and name of the object to patch"))
+		}
+	}
+	return errs
+}
+
+func (s *Stack) checkAppDeps(a *App) Errors {
 	var errs Errors
 	for i, dep := range a.DependsOn {
 		switch {
 		case dep == a.Name:
 			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on itself", a.Name))
 		case !s.isNode(dep):
-			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i),
-				"app %s depends on %q, %s", a.Name, dep, s.notANode()))
+			e := a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on %q, %s", a.Name, dep, s.notANode())
+			e.Hint = s.nodeHint(dep)
+			errs = append(errs, e)
 		}
 	}
-	errs = append(errs, s.checkChart(a)...)
+	return errs
+}
+
+func (s *Stack) checkValuesFiles(a *App) Errors {
+	var errs Errors
 	for i, f := range a.ValuesFiles {
 		if _, err := os.Stat(s.Path(f)); err != nil {
 			errs = append(errs, a.errAt(fmt.Sprintf("valuesFiles[%d]", i), "values file %s not found (paths are relative to the stack directory %s)", f, s.Dir))
-		}
-	}
-	for i, p := range a.Patches {
-		if _, ok := p.Patch.([]any); ok && p.Target == nil {
-			errs = append(errs, a.errAt(fmt.Sprintf("patches[%d]", i),
-				"a JSON 6902 patch (a list of operations) needs a target: kind and name of the object to patch"))
 		}
 	}
 	return errs

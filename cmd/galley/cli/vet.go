@@ -17,20 +17,13 @@ type vetOptions struct {
 	env    string
 }
 
-// vetError is one problem in --output json form.
-type vetError struct {
-	File    string `json:"file,omitempty"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-}
-
 type vetResult struct {
-	Valid  bool       `json:"valid"`
-	Stack  string     `json:"stack,omitempty"`
-	Apps   []string   `json:"apps,omitempty"`
-	Errors []vetError `json:"errors,omitempty"`
+	Valid bool     `json:"valid"`
+	Stack string   `json:"stack,omitempty"`
+	Apps  []string `json:"apps,omitempty"`
+	// Environments are the environments checked with the stack.
+	Environments []string    `json:"environments,omitempty"`
+	Errors       []jsonError `json:"errors,omitempty"`
 }
 
 func newVetCmd(env *Env) *cobra.Command {
@@ -46,7 +39,7 @@ with the file, line and column of the CUE that causes it.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			s, err := loadAllEnvironments(c.Context(), args[0], o.env)
 			if o.output == "json" {
-				return vetJSON(env, s, err)
+				return vetJSON(env, s, err, o.env)
 			}
 			if err != nil {
 				return err
@@ -94,24 +87,23 @@ func loadAllEnvironments(ctx context.Context, dir, env string) (*stack.Stack, er
 	return s, nil
 }
 
-func vetJSON(env *Env, s *stack.Stack, err error) error {
+func vetJSON(env *Env, s *stack.Stack, err error, only string) error {
 	res := vetResult{Valid: err == nil}
 	if err != nil {
 		var errs stack.Errors
 		if !errors.As(err, &errs) {
 			return err // not a problem in the stack: report it as such
 		}
-		for _, e := range errs {
-			ve := vetError{Path: e.Path, Message: e.Msg}
-			if e.Pos.IsValid() {
-				ve.File, ve.Line, ve.Column = stack.DisplayName(e.Pos, env.Cwd), e.Pos.Line(), e.Pos.Column()
-			}
-			res.Errors = append(res.Errors, ve)
-		}
+		res.Errors = jsonErrors(errs, env.Cwd)
 	} else {
 		res.Stack = s.Name
 		for _, a := range s.Apps {
 			res.Apps = append(res.Apps, a.Name)
+		}
+		if only != "" {
+			res.Environments = []string{only}
+		} else {
+			res.Environments = s.Environments()
 		}
 	}
 	if werr := writeJSON(env.Stdout, res); werr != nil {
