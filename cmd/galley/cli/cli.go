@@ -125,6 +125,7 @@ deploy from a registry.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
+		newInitCmd(env),
 		newVetCmd(env),
 		newBundleCmd(env),
 		newSchemaCmd(env),
