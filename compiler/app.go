@@ -68,6 +68,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	first, hit := cache.get(key)
 	if !hit {
 		if first, err = helm.Render(ctx, ch, req); err != nil {
+			if es, ok := valuesSchemaErrors(a, ch.Name, err); ok {
+				return nil, es
+			}
 			return nil, appError(a, "chart", "%v", err)
 		}
 		second, err := helm.Render(ctx, ch, req)

@@ -483,3 +483,7 @@ func Waves(s *Stack) map[string]int {
 	}
 	return waves
 }
+
+// UserPos is the position of v in the user's files, not the schema's
+// (token.NoPos when it has none): where to report a problem with v.
+func UserPos(v cue.Value) token.Pos { return userPos(v) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/galley-dev/galley/compiler"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -38,6 +39,9 @@ with the file, line and column of the CUE that causes it.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
 			s, err := loadAllEnvironments(c.Context(), args[0], o.env)
+			if err == nil {
+				err = checkCharts(c.Context(), env, args[0], s, o.env)
+			}
 			if o.output == "json" {
 				return vetJSON(env, s, err, o.env)
 			}
@@ -54,6 +58,50 @@ with the file, line and column of the CUE that causes it.`,
 	c.Flags().Var(&o.output, "output", "output format: text or json")
 	c.Flags().StringVar(&o.env, "env", "", "check only this environment (default: the stack and each of its environments)")
 	return c
+}
+
+// checkCharts checks galley.lock and the values against each chart's
+// values.schema.json, for the stack and each environment (or only env):
+// values differ between environments.
+func checkCharts(ctx context.Context, env *Env, dir string, s *stack.Stack, only string) error {
+	envs := []string{only}
+	if only == "" {
+		envs = append([]string{""}, s.Environments()...)
+	}
+	var all stack.Errors
+	seen := map[string]bool{} // an environment's copy of a stack's problem is not news
+	for _, e := range envs {
+		es := s
+		if e != s.Environment {
+			var err error
+			if es, err = stack.Load(ctx, dir, stack.WithEnvironment(e)); err != nil {
+				return err
+			}
+		}
+		err := compiler.CheckCharts(ctx, es, chartOptions(env, false))
+		var errs stack.Errors
+		switch {
+		case err == nil:
+		case errors.As(err, &errs):
+			for _, x := range errs {
+				k := fmt.Sprint(x.Pos, x.Path, x.Msg)
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				if e != "" {
+					x.Msg = "environment " + e + ": " + x.Msg
+				}
+				all = append(all, x)
+			}
+		default:
+			return err
+		}
+	}
+	if len(all) > 0 {
+		return all
+	}
+	return nil
 }
 
 // loadAllEnvironments loads the stack, then the stack in each environment
