@@ -58,7 +58,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		if key, err = cache.key(ch, req); err != nil {
 			return nil, err
 		}
-		if appKey, err = cache.appKey(key, ko, a.Secrets.AllowPlaintext); err != nil {
+		if appKey, err = cache.appKey(key, ko, a.Secrets); err != nil {
 			return nil, err
 		}
 		if objs, ok := cache.getApp(appKey); ok {
@@ -115,6 +115,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		}
 	}
 	if err := checkSecrets(a, ch, r.objects); err != nil {
+		problems = append(problems, err)
+	}
+	if err := checkCredentials(a, r.objects); err != nil {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/galley-dev/galley/compiler/kustomize"
+	"github.com/galley-dev/galley/compiler/stack"
 )
 
 // An app entry is an app's finished objects: rendered, patched, checked
@@ -48,12 +49,12 @@ type appEntryObject struct {
 
 // appKey is the key of an app's entry: the render key and what turns the
 // render into the app's objects.
-func (c *renderCache) appKey(renderKey string, ko kustomize.Options, allowPlaintext bool) (string, error) {
+func (c *renderCache) appKey(renderKey string, ko kustomize.Options, secrets stack.SecretPolicy) (string, error) {
 	b, err := json.Marshal(struct {
 		Format, Render string
 		Kustomize      kustomize.Options
-		AllowPlaintext bool
-	}{appCacheFormat, renderKey, ko, allowPlaintext})
+		Secrets        stack.SecretPolicy
+	}{appCacheFormat, renderKey, ko, secrets})
 	if err != nil {
 		return "", fmt.Errorf("computing app cache key: %w", err)
 	}

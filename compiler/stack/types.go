@@ -134,6 +134,10 @@ type Image struct {
 // SecretPolicy says what an app may put into the bundle in clear.
 type SecretPolicy struct {
 	AllowPlaintext bool `json:"allowPlaintext"`
+	// AllowCredentials lets credentials (webhook URLs, URLs with a
+	// password, private keys, tokens) appear outside Secrets: in
+	// ConfigMaps and env values.
+	AllowCredentials bool `json:"allowCredentials"`
 }
 
 // Delivery lists the GitOps tools that deploy the bundle.
