@@ -8,7 +8,7 @@ import (
 func TestCredentialIn(t *testing.T) {
 	for s, want := range map[string]string{
 		"https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX":   "a Slack webhook URL",
-		"slack_api_url: https://hooks.slack.com/services/T0/B0/abcdefghijklmn": "a Slack webhook URL",
+		"slack_api_url: https://hooks.slack.com/services/T0/B0/abcdefghijklmn":  "a Slack webhook URL",
 		"postgresql://airflow:s3cret@db:5432/airflow":                           "a URL with a password",
 		"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...":                        "a private key",
 		"-----BEGIN RSA PRIVATE KEY-----":                                       "a private key",
