@@ -172,7 +172,7 @@ func mergeValues(dst, src map[string]any) {
 }
 
 func kustomizeOptions(a *stack.App) kustomize.Options {
-	o := kustomize.Options{Labels: a.Labels, Annotations: a.Annotations}
+	o := kustomize.Options{Labels: a.Labels, Annotations: a.Annotations, PodTemplates: a.PodTemplates}
 	for _, p := range a.Patches {
 		y, _ := yaml.Marshal(p.Patch) // decoded from JSON, so it always encodes
 		kp := kustomize.Patch{Patch: string(y)}

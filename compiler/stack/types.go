@@ -54,13 +54,16 @@ type App struct {
 	Patches     []Patch           `json:"patches"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
-	Images      []Image           `json:"images"`
-	DependsOn   []string          `json:"dependsOn"`
-	CRDs        bool              `json:"crds"`
-	Tests       bool              `json:"tests"`
-	Secrets     SecretPolicy      `json:"secrets"`
-	SyncWave    *int              `json:"syncWave,omitempty"`
-	Enabled     bool              `json:"enabled"`
+	// PodTemplates adds Labels and Annotations to workloads' pod
+	// templates too.
+	PodTemplates bool         `json:"podTemplates"`
+	Images       []Image      `json:"images"`
+	DependsOn    []string     `json:"dependsOn"`
+	CRDs         bool         `json:"crds"`
+	Tests        bool         `json:"tests"`
+	Secrets      SecretPolicy `json:"secrets"`
+	SyncWave     *int         `json:"syncWave,omitempty"`
+	Enabled      bool         `json:"enabled"`
 
 	value cue.Value
 }
