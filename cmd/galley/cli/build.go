@@ -94,6 +94,7 @@ what the tags name when it is built.`,
 			if err != nil {
 				return err
 			}
+			t.summary(env)
 			out := o.out
 			if out == "" {
 				out = filepath.Join("build", res.Stack.Name)
@@ -131,7 +132,6 @@ what the tags name when it is built.`,
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}
-			t.summary(env)
 			fmt.Fprintf(env.Stderr, "built %s %s: %s, %d files, layer %s -> %s\n",
 				r.Stack, r.Version, contents(res.Index), r.Files, humanBytes(r.LayerSize), out)
 			_, err = fmt.Fprintln(env.Stdout, r.Digest)
