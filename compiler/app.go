@@ -58,7 +58,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		if key, err = cache.key(ch, req); err != nil {
 			return nil, err
 		}
-		if appKey, err = cache.appKey(key, ko, a.Secrets.AllowPlaintext, marks); err != nil {
+		if appKey, err = cache.appKey(key, ko, a.Secrets, marks); err != nil {
 			return nil, err
 		}
 		if objs, ok := cache.getApp(appKey); ok {
@@ -68,6 +68,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	first, hit := cache.get(key)
 	if !hit {
 		if first, err = helm.Render(ctx, ch, req); err != nil {
+			if es, ok := valuesSchemaErrors(a, ch.Name, err); ok {
+				return nil, es
+			}
 			return nil, appError(a, "chart", "%v", err)
 		}
 		second, err := helm.Render(ctx, ch, req)
@@ -115,6 +118,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		problems = append(problems, err)
 	}
 	if err := checkSecrets(a, ch, r.objects); err != nil {
+		problems = append(problems, err)
+	}
+	if err := checkCredentials(a, r.objects); err != nil {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
@@ -171,7 +177,7 @@ func mergeValues(dst, src map[string]any) {
 }
 
 func kustomizeOptions(a *stack.App) kustomize.Options {
-	o := kustomize.Options{Labels: a.Labels, Annotations: a.Annotations}
+	o := kustomize.Options{Labels: a.Labels, Annotations: a.Annotations, PodTemplates: a.PodTemplates}
 	for _, p := range a.Patches {
 		y, _ := yaml.Marshal(p.Patch) // decoded from JSON, so it always encodes
 		kp := kustomize.Patch{Patch: string(y)}

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/galley-dev/galley/compiler/kustomize"
+	"github.com/galley-dev/galley/compiler/stack"
 )
 
 // An app entry is an app's finished objects: rendered, patched, checked
@@ -50,13 +51,13 @@ type appEntryObject struct {
 
 // appKey is the key of an app's entry: the render key and what turns the
 // render into the app's objects.
-func (c *renderCache) appKey(renderKey string, ko kustomize.Options, allowPlaintext bool, marks deliveryMarks) (string, error) {
+func (c *renderCache) appKey(renderKey string, ko kustomize.Options, secrets stack.SecretPolicy, marks deliveryMarks) (string, error) {
 	b, err := json.Marshal(struct {
 		Format, Render string
 		Kustomize      kustomize.Options
-		AllowPlaintext bool
+		Secrets        stack.SecretPolicy
 		Marks          deliveryMarks
-	}{appCacheFormat, renderKey, ko, allowPlaintext, marks})
+	}{appCacheFormat, renderKey, ko, secrets, marks})
 	if err != nil {
 		return "", fmt.Errorf("computing app cache key: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/galley-dev/galley/compiler/argocd"
 	"github.com/galley-dev/galley/compiler/charts"
 	"github.com/galley-dev/galley/compiler/stack"
+	"github.com/galley-dev/galley/internal/yaml11"
 )
 
 // Options tune a compilation. The zero value is valid.
@@ -407,12 +408,25 @@ func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves 
 			return fmt.Errorf("generating Argo CD objects: %w", err)
 		}
 		for _, f := range files {
-			if err := tree.Add(f.Path, f.Data); err != nil {
+			if err := addGenerated(tree, f.Path, f.Data); err != nil {
 				return fmt.Errorf("generating Argo CD objects: %w", err)
 			}
 		}
 	}
 	return addFlux(tree, s, apps)
+}
+
+// addGenerated adds a file galley generated (delivery, monitoring) to the
+// tree, its YAML quoted where YAML 1.1 readers would read it otherwise.
+func addGenerated(tree *bundles.Tree, path string, data []byte) error {
+	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
+		q, err := yaml11.Quote(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		data = q
+	}
+	return tree.Add(path, data)
 }
 
 func appError(a *stack.App, field, format string, args ...any) *stack.Error {

@@ -79,7 +79,7 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 		return fmt.Errorf("generating Flux objects: %w", err)
 	}
 	for _, f := range files {
-		if err := tree.Add(f.Path, f.Data); err != nil {
+		if err := addGenerated(tree, f.Path, f.Data); err != nil {
 			return fmt.Errorf("generating Flux objects: %w", err)
 		}
 	}

@@ -39,7 +39,7 @@ func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) ([]*
 	}
 	var objs []*Object
 	for _, f := range files {
-		if err := tree.Add(f.Path, f.Data); err != nil {
+		if err := addGenerated(tree, f.Path, f.Data); err != nil {
 			return nil, fmt.Errorf("generating monitoring: %w", err)
 		}
 		for _, doc := range splitDocuments(f.Data) {

@@ -13,6 +13,8 @@ import (
 
 	yaml2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
+
+	"github.com/galley-dev/galley/internal/yaml11"
 )
 
 // Object is one rendered Kubernetes object.
@@ -182,20 +184,29 @@ func jsonFloat(f float64) (any, bool) {
 // object's JSON; when yamlReady says the round trip changes nothing,
 // yaml.v2 prints the object directly, without printing and re-parsing the
 // JSON, which was most of the cost of a build from the render cache.
+//
+// Strings that YAML 1.1 readers would not read back as strings (`=`,
+// `<<`, ...) are then quoted (yaml11.Quote); yaml11Clean finds, while
+// walking the body, whether there are any, so most objects skip the
+// re-parse that quoting needs.
 func (o *Object) YAML() ([]byte, error) {
 	if o.yaml != nil {
 		return o.yaml, nil
 	}
 	if yamlReady(o.Body) {
 		if y, err := yaml2.Marshal(o.Body); err == nil {
-			return y, nil
+			if yaml11Clean(o.Body) {
+				return y, nil
+			}
+			return o.quote(y)
 		}
 	}
 	return o.yamlViaJSON()
 }
 
 // yamlViaJSON is the reference encoding: the object as JSON, read back by
-// yaml.v2 (which picks int or float for each number) and printed.
+// yaml.v2 (which picks int or float for each number) and printed, with
+// YAML 1.1's exceptions quoted.
 func (o *Object) yamlViaJSON() ([]byte, error) {
 	js, err := json.Marshal(o.Body)
 	if err != nil {
@@ -205,7 +216,40 @@ func (o *Object) yamlViaJSON() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", o.ID(), err)
 	}
-	return y, nil
+	return o.quote(y)
+}
+
+func (o *Object) quote(y []byte) ([]byte, error) {
+	q, err := yaml11.Quote(y)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", o.ID(), err)
+	}
+	return q, nil
+}
+
+// yaml11Clean reports whether yaml.v2 prints every string of v (keys
+// too) so that a YAML 1.1 reader reads it back unchanged.
+func yaml11Clean(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return yaml11.Safe(v)
+	case json.Number:
+		// yaml.v2 prints 1e6 as 1e+06, which YAML 1.1 reads as a string.
+		return !strings.ContainsAny(string(v), "eE")
+	case map[string]any:
+		for k, e := range v {
+			if !yaml11.Safe(k) || !yaml11Clean(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if !yaml11Clean(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // yamlReady reports whether yaml.v2 prints v as it prints what it reads

@@ -169,3 +169,35 @@ func sameYAML(t *testing.T, o *Object) {
 		t.Errorf("%s: YAML differs from the JSON way:\n%s\nwant:\n%s", o.ID(), got, want)
 	}
 }
+
+// BenchmarkYAML11Check measures what YAML 1.1 safety adds to printing the
+// objects of the real charts: the walk that decides whether an object
+// needs quoting, against printing it.
+func BenchmarkYAML11Check(b *testing.B) {
+	res, err := Compile(context.Background(), filepath.Join("..", "testdata", "stacks", "real-charts"), Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		b.Fatal(stack.FormatError(err, ""))
+	}
+	var bodies []map[string]any
+	for _, f := range res.Tree.Files() {
+		if o, err := parseObject(f.Data, f.Path); err == nil && o != nil && strings.HasPrefix(f.Path, "apps/") {
+			bodies = append(bodies, o.Body)
+		}
+	}
+	b.Run("print", func(b *testing.B) {
+		for b.Loop() {
+			for _, body := range bodies {
+				if _, err := yaml2.Marshal(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			for _, body := range bodies {
+				yaml11Clean(body)
+			}
+		}
+	})
+}

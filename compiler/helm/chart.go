@@ -415,3 +415,16 @@ func copyValue(x any) any {
 		return x
 	}
 }
+
+// ValidateValues checks values, as given to Render, against the
+// values.schema.json of the chart and of each subchart, as helm does
+// before rendering; the error is helm's, which lists each violation as
+// "- at '<JSON pointer>': <message>" below the chart it belongs to.
+func ValidateValues(c *Chart, values map[string]any) error {
+	ch := copyChart(c.chart)
+	vals, err := chartutil.CoalesceValues(ch, copyValues(values))
+	if err != nil {
+		return err
+	}
+	return chartutil.ValidateAgainstSchema(ch, vals)
+}

@@ -113,6 +113,9 @@ type Options struct {
 	Patches []Patch
 	// Labels are added to (and override) metadata.labels of every object.
 	Labels map[string]string
+	// PodTemplates adds Labels and Annotations to the pod templates of
+	// workloads as well (never to selectors).
+	PodTemplates bool
 	// Annotations are added to (and override) metadata.annotations of
 	// every object.
 	Annotations map[string]string
@@ -252,6 +255,31 @@ func run(docs [][]byte, objIdx []int, o Options) (resmap.ResMap, error) {
 	return krusty.MakeKustomizer(opts).Run(fs, root)
 }
 
+// podTemplatePaths are where each workload kind keeps its pod template.
+var podTemplatePaths = []struct{ group, kind, path string }{
+	{"apps", "Deployment", "spec/template/metadata"},
+	{"apps", "StatefulSet", "spec/template/metadata"},
+	{"apps", "DaemonSet", "spec/template/metadata"},
+	{"apps", "ReplicaSet", "spec/template/metadata"},
+	{"", "ReplicationController", "spec/template/metadata"},
+	{"batch", "Job", "spec/template/metadata"},
+	{"batch", "CronJob", "spec/jobTemplate/metadata"},
+	{"batch", "CronJob", "spec/jobTemplate/spec/template/metadata"},
+}
+
+// metadataFieldSpecs says where labels or annotations (field) go: every
+// object's metadata, and with pods the pod templates of workloads, each
+// kind named so that no other object grows a spec.template.
+func metadataFieldSpecs(field string, pods bool) []any {
+	specs := []any{map[string]any{"path": "metadata/" + field, "create": true}}
+	if pods {
+		for _, p := range podTemplatePaths {
+			specs = append(specs, map[string]any{"group": p.group, "kind": p.kind, "path": p.path + "/" + field, "create": true})
+		}
+	}
+	return specs
+}
+
 // transformers returns the inline builtin transformer configurations for o,
 // in the order they run. Listing every step under `transformers` (rather
 // than the namespace, patches, labels and images fields, which Kustomize
@@ -271,7 +299,7 @@ func transformers(o Options) ([]string, error) {
 			"kind":       "LabelTransformer",
 			"metadata":   map[string]any{"name": "galley-labels"},
 			"labels":     o.Labels,
-			"fieldSpecs": []any{map[string]any{"path": "metadata/labels", "create": true}},
+			"fieldSpecs": metadataFieldSpecs("labels", o.PodTemplates),
 		})
 	}
 	if len(o.Annotations) > 0 {
@@ -280,7 +308,7 @@ func transformers(o Options) ([]string, error) {
 			"kind":        "AnnotationsTransformer",
 			"metadata":    map[string]any{"name": "galley-annotations"},
 			"annotations": o.Annotations,
-			"fieldSpecs":  []any{map[string]any{"path": "metadata/annotations", "create": true}},
+			"fieldSpecs":  metadataFieldSpecs("annotations", o.PodTemplates),
 		})
 	}
 	for i, im := range o.Images {

@@ -138,6 +138,81 @@ spec:
         name: side
 `},
 	}, {
+		name: "labels and annotations on pod templates, opt-in, never on selectors or other kinds",
+		docs: []string{deployment, service, cronJob},
+		opts: Options{Labels: map[string]string{"cost-center": "data"}, Annotations: map[string]string{"owner": "analytics"}, PodTemplates: true},
+		want: []string{`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    owner: analytics
+  labels:
+    app: web
+    cost-center: data
+  name: web
+spec:
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      annotations:
+        owner: analytics
+      labels:
+        app: web
+        cost-center: data
+    spec:
+      containers:
+      - image: nginx:1.25
+        name: web
+      - image: docker.io/library/busybox:1.36
+        name: side
+`, `apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    owner: analytics
+  labels:
+    app: web
+    cost-center: data
+    tier: front
+  name: web
+  namespace: edge
+spec:
+  ports:
+  - port: 80
+  selector:
+    app: web
+`, `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  annotations:
+    owner: analytics
+  labels:
+    cost-center: data
+  name: nightly
+spec:
+  jobTemplate:
+    metadata:
+      annotations:
+        owner: analytics
+      labels:
+        cost-center: data
+    spec:
+      template:
+        metadata:
+          annotations:
+            owner: analytics
+          labels:
+            cost-center: data
+        spec:
+          containers:
+          - image: job:1
+            name: job
+          restartPolicy: Never
+  schedule: 0 2 * * *
+`},
+	}, {
 		name: "strategic merge patch with a label selector target",
 		docs: []string{deployment, service},
 		opts: Options{Patches: []Patch{{
@@ -756,3 +831,19 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+const cronJob = `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "0 2 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: job
+            image: job:1
+`

@@ -27,6 +27,9 @@ type Error struct {
 	// "stack.apps.airflow.dependsOn[0]".
 	Path string
 	Msg  string
+	// Hint says what to do about it, when galley has an idea: "did you
+	// mean valuesFiles?".
+	Hint string
 	// Related are further positions: the schema constraint that failed, the
 	// other half of a conflict.
 	Related []token.Pos
@@ -49,6 +52,10 @@ func (e *Error) format(cwd string) string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString("\n    hint: ")
+		b.WriteString(e.Hint)
+	}
 	for _, p := range e.Related {
 		b.WriteString("\n    ")
 		b.WriteString(posString(p, cwd))
@@ -359,6 +366,11 @@ func selectorPath(elems []string) cue.Path {
 			i, _ := strconv.Atoi(el)
 			sels = append(sels, cue.Index(i))
 		} else {
+			// CUE quotes a label that is not an identifier
+			// ("prometheus-server") in an error's path.
+			if u, err := strconv.Unquote(el); err == nil && strings.HasPrefix(el, `"`) {
+				el = u
+			}
 			sels = append(sels, cue.Str(el))
 		}
 	}

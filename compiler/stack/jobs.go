@@ -114,7 +114,9 @@ func (s *Stack) checkJob(j *Job) Errors {
 		case dep == j.Name:
 			add(fmt.Sprintf("dependsOn[%d]", i), "job %s depends on itself", j.Name)
 		case !s.isNode(dep):
-			add(fmt.Sprintf("dependsOn[%d]", i), "job %s depends on %q, %s", j.Name, dep, s.notANode())
+			e := j.errAt(fmt.Sprintf("dependsOn[%d]", i), "job %s depends on %q, %s", j.Name, dep, s.notANode())
+			e.Hint = s.nodeHint(dep)
+			errs = append(errs, e)
 		}
 	}
 
@@ -291,6 +293,11 @@ func (s *Stack) notANode() string {
 		return fmt.Sprintf("which is not an app of this stack (apps: %s)", strings.Join(s.appNames(), ", "))
 	}
 	return fmt.Sprintf("which is not an app or job of this stack (apps: %s; jobs: %s)", strings.Join(s.appNames(), ", "), strings.Join(s.jobNames(), ", "))
+}
+
+// nodeHint suggests the app or job a misspelt dependency meant.
+func (s *Stack) nodeHint(name string) string {
+	return didYouMean(name, append(s.appNames(), s.jobNames()...))
 }
 
 func (s *Stack) jobNames() []string {

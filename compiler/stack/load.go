@@ -93,9 +93,13 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := validate(v); len(errs) > 0 {
+	if errs := validate(v, schema); len(errs) > 0 {
 		placeErrors(errs, sv)
-		return nil, errs.sort()
+		hintUnknownFields(errs, v)
+		// Report the mistakes the schema cannot see as well, so that one
+		// run of vet finds them all.
+		errs = append(errs, lenient(v, abs).checkLenient()...)
+		return nil, dropInsideNotAllowed(errs).sort()
 	}
 
 	s, err := decode(v)
@@ -121,7 +125,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 // validate reports every error in the stack. CUE stops descending into a
 // struct at its first error of some kinds (a field not allowed, say), so
 // each top-level field and each app is also validated on its own.
-func validate(v cue.Value) Errors {
+func validate(v, schema cue.Value) Errors {
 	errs := errsOf(v)
 	if len(errs) == 0 {
 		return nil
@@ -130,6 +134,7 @@ func validate(v cue.Value) Errors {
 	if err != nil {
 		return errs
 	}
+	errs = append(errs, notAllowed(v, schema, []string{Field})...)
 	for it.Next() {
 		errs = append(errs, errsOf(it.Value())...)
 		switch it.Selector().String() {
@@ -146,6 +151,8 @@ func validate(v cue.Value) Errors {
 		}
 		for apps.Next() {
 			errs = append(errs, errsOf(apps.Value())...)
+			def := schema.LookupPath(cue.MakePath(it.Selector(), cue.AnyString))
+			errs = append(errs, notAllowed(apps.Value(), def, []string{Field, it.Selector().String(), apps.Selector().String()})...)
 			fields, err := apps.Value().Fields()
 			if err != nil {
 				continue
@@ -154,6 +161,28 @@ func validate(v cue.Value) Errors {
 				errs = append(errs, errsOf(fields.Value())...)
 			}
 		}
+	}
+	return errs
+}
+
+// notAllowed reports the fields of the struct v (at path elems) that its
+// schema def does not declare: CUE reports only the first when another
+// error comes before it.
+func notAllowed(v, def cue.Value, elems []string) Errors {
+	if !def.Exists() {
+		return nil
+	}
+	var errs Errors
+	it, err := v.Fields(cue.Optional(false))
+	if err != nil {
+		return nil
+	}
+	for it.Next() {
+		if def.Allows(it.Selector()) {
+			continue
+		}
+		el := append(append([]string{}, elems...), it.Selector().String())
+		errs = append(errs, &Error{Pos: userPos(it.Value()), Path: cuePath(el), Msg: "field not allowed", elems: el})
 	}
 	return errs
 }
@@ -277,22 +306,28 @@ func (s *Stack) check() Errors {
 }
 
 func (s *Stack) checkApp(a *App) Errors {
-	var errs Errors
-	for i, dep := range a.DependsOn {
-		switch {
-		case dep == a.Name:
-			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on itself", a.Name))
-		case !s.isNode(dep):
-			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i),
-				"app %s depends on %q, %s", a.Name, dep, s.notANode()))
-		}
-	}
+	errs := s.checkAppDeps(a)
 	errs = append(errs, s.checkChart(a)...)
 	errs = append(errs, s.readValuesFiles(a)...)
 	for i, p := range a.Patches {
 		if _, ok := p.Patch.([]any); ok && p.Target == nil {
 			errs = append(errs, a.errAt(fmt.Sprintf("patches[%d]", i),
 				"a JSON 6902 patch (a list of operations) needs a target: kind and name of the object to patch"))
+		}
+	}
+	return errs
+}
+
+func (s *Stack) checkAppDeps(a *App) Errors {
+	var errs Errors
+	for i, dep := range a.DependsOn {
+		switch {
+		case dep == a.Name:
+			errs = append(errs, a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on itself", a.Name))
+		case !s.isNode(dep):
+			e := a.errAt(fmt.Sprintf("dependsOn[%d]", i), "app %s depends on %q, %s", a.Name, dep, s.notANode())
+			e.Hint = s.nodeHint(dep)
+			errs = append(errs, e)
 		}
 	}
 	return errs
@@ -448,3 +483,7 @@ func Waves(s *Stack) map[string]int {
 	}
 	return waves
 }
+
+// UserPos is the position of v in the user's files, not the schema's
+// (token.NoPos when it has none): where to report a problem with v.
+func UserPos(v cue.Value) token.Pos { return userPos(v) }

@@ -56,15 +56,18 @@ type App struct {
 	Patches     []Patch           `json:"patches"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
-	Images      []Image           `json:"images"`
-	DependsOn   []string          `json:"dependsOn"`
-	CRDs        bool              `json:"crds"`
-	Tests       bool              `json:"tests"`
-	Secrets     SecretPolicy      `json:"secrets"`
-	SyncWave    *int              `json:"syncWave,omitempty"`
-	ArgoCD      AppArgoCD         `json:"argocd"`
-	Hooks       Hooks             `json:"hooks"`
-	Enabled     bool              `json:"enabled"`
+	// PodTemplates adds Labels and Annotations to workloads' pod
+	// templates too.
+	PodTemplates bool         `json:"podTemplates"`
+	Images       []Image      `json:"images"`
+	DependsOn    []string     `json:"dependsOn"`
+	CRDs         bool         `json:"crds"`
+	Tests        bool         `json:"tests"`
+	Secrets      SecretPolicy `json:"secrets"`
+	SyncWave     *int         `json:"syncWave,omitempty"`
+	ArgoCD       AppArgoCD    `json:"argocd"`
+	Hooks        Hooks        `json:"hooks"`
+	Enabled      bool         `json:"enabled"`
 
 	// fileValues are the values files, read and decoded by Load.
 	fileValues []map[string]any
@@ -160,6 +163,10 @@ type ArgoCDHooks struct {
 // SecretPolicy says what an app may put into the bundle in clear.
 type SecretPolicy struct {
 	AllowPlaintext bool `json:"allowPlaintext"`
+	// AllowCredentials lets credentials (webhook URLs, URLs with a
+	// password, private keys, tokens) appear outside Secrets: in
+	// ConfigMaps and env values.
+	AllowCredentials bool `json:"allowCredentials"`
 }
 
 // Delivery lists the GitOps tools that deploy the bundle.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -95,8 +96,9 @@ trust; bundle.json records either.`,
 				Environment:   o.env,
 				Getenv:        env.Getenv,
 				Jobs:          o.jobs,
-				Progress:      progressPrinter(env),
 			}
+			var t renderTally
+			copts.Progress = t.track(progressPrinter(env))
 			if o.resolveImages {
 				copts.ResolveImages = imageResolver(env, o.plainHTTP, registry.DefaultRetryOptions.MaxTime)
 			}
@@ -104,6 +106,7 @@ trust; bundle.json records either.`,
 			if err != nil {
 				return err
 			}
+			t.summary(env)
 			out := o.out
 			if out == "" {
 				out = filepath.Join("build", res.Stack.Name)
@@ -176,6 +179,40 @@ func progressPrinter(env *Env) func(compiler.Event) {
 		}
 		fmt.Fprintf(env.Stderr, "  %-24s %4d objects  %s%s\n", e.App, e.Objects, e.Duration.Round(1e6), cached)
 	}
+}
+
+// renderTally counts, for the end summary, the apps rendered and those
+// that came from the cache.
+type renderTally struct {
+	rendered, cached int
+	renderTime       time.Duration
+}
+
+// track counts each event, then hands it to next (nil when progress is
+// not shown). The compiler calls it under a lock.
+func (t *renderTally) track(next func(compiler.Event)) func(compiler.Event) {
+	return func(e compiler.Event) {
+		if e.Err == nil {
+			if e.Cached {
+				t.cached++
+			} else {
+				t.rendered++
+				t.renderTime += e.Duration
+			}
+		}
+		if next != nil {
+			next(e)
+		}
+	}
+}
+
+// summary says what was rendered and what came from the cache, on every
+// build: it is one line, in CI too.
+func (t *renderTally) summary(env *Env) {
+	if t.rendered+t.cached == 0 {
+		return
+	}
+	fmt.Fprintf(env.Stderr, "apps: %d rendered (%s), %d from the cache\n", t.rendered, t.renderTime.Round(time.Millisecond), t.cached)
 }
 
 func humanBytes(n int64) string {

@@ -82,11 +82,16 @@ func Run(ctx context.Context, args []string, env Env) int {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	stderr.endLine()
+	if wantsJSON(cmd) && !printedOwnResult(err) {
+		// Tools reading --output json read failures too: the same
+		// problems as on stderr, with their positions and hints.
+		_ = writeJSON(env.Stdout, failure{Errors: jsonErrors(err, env.Cwd)})
+	}
 	var ue *usageError
 	var ee *exitError
 	switch {
@@ -120,6 +125,7 @@ deploy from a registry.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
+		newInitCmd(env),
 		newVetCmd(env),
 		newBundleCmd(env),
 		newSchemaCmd(env),

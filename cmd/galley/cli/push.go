@@ -236,6 +236,7 @@ func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, root 
 	// The render cache build uses: pushing a stack just built renders
 	// nothing again.
 	cacheDir, _ := compiler.DefaultCacheDir(env.Getenv)
+	var t renderTally
 	res, err := compiler.Compile(c.Context(), dir, compiler.Options{
 		Charts:        chartOpts,
 		CacheDir:      cacheDir,
@@ -244,12 +245,13 @@ func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, root 
 		Root:          root,
 		Getenv:        env.Getenv,
 		Jobs:          jobs,
-		Progress:      progressPrinter(env),
+		Progress:      t.track(progressPrinter(env)),
 		ResolveImages: resolve,
 	})
 	if err != nil {
 		return nil, err
 	}
+	t.summary(env)
 	return res.Bundle, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/galley-dev/galley/compiler"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -18,20 +19,13 @@ type vetOptions struct {
 	env    string
 }
 
-// vetError is one problem in --output json form.
-type vetError struct {
-	File    string `json:"file,omitempty"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-}
-
 type vetResult struct {
-	Valid  bool       `json:"valid"`
-	Stack  string     `json:"stack,omitempty"`
-	Apps   []string   `json:"apps,omitempty"`
-	Errors []vetError `json:"errors,omitempty"`
+	Valid bool     `json:"valid"`
+	Stack string   `json:"stack,omitempty"`
+	Apps  []string `json:"apps,omitempty"`
+	// Environments are the environments checked with the stack.
+	Environments []string    `json:"environments,omitempty"`
+	Errors       []jsonError `json:"errors,omitempty"`
 }
 
 func newVetCmd(env *Env) *cobra.Command {
@@ -50,8 +44,11 @@ with the file, line and column of the CUE that causes it.`,
 				return err
 			}
 			s, err := loadAllEnvironments(c.Context(), args[0], o.env, stack.WithRoot(root))
+			if err == nil {
+				err = checkCharts(c.Context(), env, args[0], s, o.env, stack.WithRoot(root))
+			}
 			if o.output == "json" {
-				return vetJSON(env, s, err)
+				return vetJSON(env, s, err, o.env)
 			}
 			if err != nil {
 				return err
@@ -67,6 +64,50 @@ with the file, line and column of the CUE that causes it.`,
 	c.Flags().StringVar(&o.env, "env", "", "check only this environment (default: the stack and each of its environments)")
 	o.rootFlags.register(c.Flags())
 	return c
+}
+
+// checkCharts checks galley.lock and the values against each chart's
+// values.schema.json, for the stack and each environment (or only env):
+// values differ between environments.
+func checkCharts(ctx context.Context, env *Env, dir string, s *stack.Stack, only string, opts ...stack.Option) error {
+	envs := []string{only}
+	if only == "" {
+		envs = append([]string{""}, s.Environments()...)
+	}
+	var all stack.Errors
+	seen := map[string]bool{} // an environment's copy of a stack's problem is not news
+	for _, e := range envs {
+		es := s
+		if e != s.Environment {
+			var err error
+			if es, err = stack.Load(ctx, dir, append(opts, stack.WithEnvironment(e))...); err != nil {
+				return err
+			}
+		}
+		err := compiler.CheckCharts(ctx, es, chartOptions(env, false))
+		var errs stack.Errors
+		switch {
+		case err == nil:
+		case errors.As(err, &errs):
+			for _, x := range errs {
+				k := fmt.Sprint(x.Pos, x.Path, x.Msg)
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				if e != "" {
+					x.Msg = "environment " + e + ": " + x.Msg
+				}
+				all = append(all, x)
+			}
+		default:
+			return err
+		}
+	}
+	if len(all) > 0 {
+		return all
+	}
+	return nil
 }
 
 // loadAllEnvironments loads the stack, then the stack in each environment
@@ -100,24 +141,23 @@ func loadAllEnvironments(ctx context.Context, dir, env string, opts ...stack.Opt
 	return s, nil
 }
 
-func vetJSON(env *Env, s *stack.Stack, err error) error {
+func vetJSON(env *Env, s *stack.Stack, err error, only string) error {
 	res := vetResult{Valid: err == nil}
 	if err != nil {
 		var errs stack.Errors
 		if !errors.As(err, &errs) {
 			return err // not a problem in the stack: report it as such
 		}
-		for _, e := range errs {
-			ve := vetError{Path: e.Path, Message: e.Msg}
-			if e.Pos.IsValid() {
-				ve.File, ve.Line, ve.Column = stack.DisplayName(e.Pos, env.Cwd), e.Pos.Line(), e.Pos.Column()
-			}
-			res.Errors = append(res.Errors, ve)
-		}
+		res.Errors = jsonErrors(errs, env.Cwd)
 	} else {
 		res.Stack = s.Name
 		for _, a := range s.Apps {
 			res.Apps = append(res.Apps, a.Name)
+		}
+		if only != "" {
+			res.Environments = []string{only}
+		} else {
+			res.Environments = s.Environments()
 		}
 	}
 	if werr := writeJSON(env.Stdout, res); werr != nil {

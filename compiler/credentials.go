@@ -1,0 +1,114 @@
+package compiler
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/galley-dev/galley/compiler/stack"
+)
+
+// credentialPatterns recognise a credential by its shape, wherever it is
+// written: a bundle is readable by anyone who can pull it, so one in a
+// ConfigMap or an env value is as exposed as in a plaintext Secret.
+var credentialPatterns = []struct {
+	what string
+	re   *regexp.Regexp
+}{
+	{"a Slack webhook URL", regexp.MustCompile(`https://hooks\.slack\.com/(services|workflows|triggers)/[A-Za-z0-9/_-]{10,}`)},
+	{"a private key", regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----`)},
+	{"a GitHub token", regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`)},
+	{"a GitLab token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}\b`)},
+	{"a Slack token", regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}\b`)},
+	{"an AWS access key", regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`)},
+	{"a Google API key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
+	{"an API secret key", regexp.MustCompile(`\bsk_(?:live|test)_[0-9A-Za-z]{20,}\b|\bsk-[A-Za-z0-9_-]{32,}\b`)},
+	{"a JSON web token", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)},
+}
+
+// urlWithUserinfo finds URLs that carry user:password@ (a password that is
+// a placeholder such as $(DB_PASSWORD), ${...} or {{...}} is no secret).
+var urlWithUserinfo = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/@'"]+:[^\s/@'"]+@[^\s'"]+`)
+
+// credentialIn says what credential s holds, or "".
+func credentialIn(s string) string {
+	for _, p := range credentialPatterns {
+		if p.re.MatchString(s) {
+			return p.what
+		}
+	}
+	for _, m := range urlWithUserinfo.FindAllString(s, -1) {
+		u, err := url.Parse(m)
+		if err != nil || u.User == nil {
+			continue
+		}
+		if pw, ok := u.User.Password(); ok && pw != "" && !placeholder(pw) {
+			return "a URL with a password"
+		}
+	}
+	return ""
+}
+
+func placeholder(s string) bool {
+	return strings.HasPrefix(s, "$(") || strings.HasPrefix(s, "${") || strings.HasPrefix(s, "{{") || strings.HasPrefix(s, "$")
+}
+
+// checkCredentials refuses credentials written outside Secrets: in a
+// ConfigMap's data, or in a container's env value. It names the app,
+// object and field of each, and the fix.
+func checkCredentials(a *stack.App, objs []*Object) *stack.Error {
+	if a.Secrets.AllowCredentials {
+		return nil
+	}
+	var found []string
+	for _, o := range objs {
+		for _, f := range credentialFields(o) {
+			found = append(found, fmt.Sprintf("%s %s holds %s (from %s)", o.ID(), f.field, f.what, o.Source))
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Strings(found)
+	return appError(a, "secrets",
+		"app %s writes credentials outside Secrets into the bundle, which anyone who can pull it can read:\n        %s\n    keep each in an existing Secret the chart reads (env valueFrom.secretKeyRef, or the chart's existingSecret values), or allow it for this app with `secrets: allowCredentials: true`",
+		a.Name, strings.Join(found, "\n        "))
+}
+
+type credentialField struct{ field, what string }
+
+func credentialFields(o *Object) []credentialField {
+	var out []credentialField
+	if o.Kind == "ConfigMap" && o.Group() == "" {
+		m, _ := o.Body["data"].(map[string]any)
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				if what := credentialIn(s); what != "" {
+					out = append(out, credentialField{"data." + k, what})
+				}
+			}
+		}
+	}
+	if path, ok := podSpecPaths[o.Kind]; ok {
+		spec, _ := lookup(o.Body, path...).(map[string]any)
+		for _, kind := range []string{"initContainers", "containers"} {
+			list, _ := spec[kind].([]any)
+			for _, c := range list {
+				cm, _ := c.(map[string]any)
+				name, _ := cm["name"].(string)
+				env, _ := cm["env"].([]any)
+				for _, e := range env {
+					em, _ := e.(map[string]any)
+					v, _ := em["value"].(string)
+					if what := credentialIn(v); what != "" {
+						n, _ := em["name"].(string)
+						out = append(out, credentialField{fmt.Sprintf("%s[%s].env[%s].value", kind, name, n), what})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
