@@ -247,7 +247,7 @@ stack.cue:10:10: stack.monitoring.packs.dataJourney: group galley-data-journey: 
 stack: {
 	name:    "s"
 	version: "1.0.0"
-	apps: bi: {namespace: "bi", chart: path: "charts/r"}
+	apps: bi: {namespace: "bi", chart: path: "charts/r"}, kubernetes: apiVersions: ["monitoring.coreos.com/v1"]
 	monitoring: {
 		sources: apps: bi: "metabase"
 		rules: [` + tc.rule + `]

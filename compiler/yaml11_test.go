@@ -32,13 +32,17 @@ func TestBundlesReadTheSameInYAML11(t *testing.T) {
 		filepath.Join(root, "testdata", "stacks", "reference-platform"))
 	files := 0
 	for _, dir := range dirs {
-		s, err := stack.Load(context.Background(), dir)
+		// real-charts takes its charts from ../shared, outside the
+		// checkout: every stack here is read with the checkout's parent as
+		// its root.
+		s, err := stack.Load(context.Background(), dir, stack.WithRoot(realChartsRoot(t)))
 		if err != nil {
 			t.Fatal(stack.FormatError(err, root))
 		}
 		for _, env := range append([]string{""}, s.Environments()...) {
 			o := opts()
 			o.Environment = env
+			o.Root = realChartsRoot(t)
 			res, err := compiler.Compile(context.Background(), dir, o)
 			if err != nil {
 				t.Fatalf("%s %s: %s", dir, env, stack.FormatError(err, root))
