@@ -130,42 +130,24 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 			}
 
-			if !o.force {
-				if err := client.CheckVersions(ctx, ref, b.Digest(), o.tags...); err != nil {
-					return forceHint(err)
-				}
-			}
-
-			var sig sign.Signature
-			if signer != nil {
-				payload, err := sign.Payload(ref.Repo(), b.Digest())
-				if err != nil {
-					return err
-				}
-				if sig, err = sign.SignPayload(ctx, signer, payload); err != nil {
-					return fmt.Errorf("signing with %s: %w", o.key, err)
-				}
-			}
-
-			res, err := client.Push(ctx, b, ref, o.tags...)
-			if err != nil {
-				return err
+			res, err := client.Publish(ctx, b, ref, registry.PublishOptions{Tags: o.tags, Signer: signer, Force: o.force})
+			if res == nil {
+				return forceHint(err)
 			}
 			r := pushResult{
-				Digest:    res.Digest.String(),
-				Reference: res.Reference.String(),
-				Pushed:    res.BlobsPushed,
-				Skipped:   res.BlobsSkipped,
-				Bytes:     res.BytesPushed,
-				Manifest:  res.ManifestPushed,
+				Digest:       res.Digest.String(),
+				Reference:    res.Reference.String(),
+				Pushed:       res.BlobsPushed,
+				Skipped:      res.BlobsSkipped,
+				Bytes:        res.BytesPushed,
+				Manifest:     res.ManifestPushed,
+				Signed:       res.SignatureTag != "",
+				SignatureTag: res.SignatureTag,
 			}
 			r.Tags, r.TagUpdates = tagUpdates(res.Tags)
-			if signer != nil {
-				sres, err := client.PushSignature(ctx, ref, b.Digest(), sig, signer)
-				if err != nil {
-					return fmt.Errorf("bundle pushed as %s, but not signed: %w", r.Reference, err)
-				}
-				r.Signed, r.SignatureTag = true, sres.Tag
+			if err != nil {
+				// Pushed, but the signature did not go up.
+				return err
 			}
 
 			if o.output == "json" {
