@@ -26,8 +26,8 @@ tools: ## Build the pinned real clients the tests drive (once per machine)
 	scripts/install-tools.sh
 
 .PHONY: test
-test: tools ## Run every test (unit, golden, real charts, real registry and clients, CLI scripts, fuzzing), then lint
-	$(GO) test -count=1 -timeout 30m $(PKGS)
+test: tools ## Run every test (unit, golden, real charts, real registry and clients, CLI scripts, fuzzing), then lint; fails if a golden file or script expectation is stale
+	GO=$(GO) scripts/test-update.sh -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz
 	$(MAKE) lint
 
@@ -44,9 +44,8 @@ fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, si
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenArchive$$' -fuzztime $(FUZZTIME) ./registry/airgap
 
 .PHONY: update
-update: ## Rewrite golden files and expected script outputs
-	$(GO) test ./... -run . -update >/dev/null || true
-	GALLEY_UPDATE=1 $(GO) test ./cmd/galley/cli -run TestScript
+update: tools ## Rewrite every golden file and script expectation (GALLEY_UPDATE=1); fails if any other assertion fails
+	GALLEY_UPDATE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 .PHONY: lint
 lint: tools ## gofmt, go vet and staticcheck
