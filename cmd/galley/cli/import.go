@@ -145,9 +145,10 @@ The relocated bundle's digest is printed on stdout.`,
 	c.Flags().StringVar(&o.to, "to", "", "the private registry and repository prefix: oci://<registry>/<prefix> (required)")
 	c.Flags().StringVar(&o.key, "key", "", "refuse the file unless the bundle is signed by this cosign public key file or KMS URI")
 	c.Flags().StringVar(&o.signKey, "sign-key", "", "sign the relocated bundle with this cosign private key file or KMS URI")
-	c.Flags().IntVar(&o.concurrency, "jobs", 0, "blobs uploaded at once (default 3)")
+	c.Flags().IntVar(&o.concurrency, "concurrency", 0, "blobs uploaded at once (default 3)")
+	deprecate(c.Flags(), "jobs", "concurrency")
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag of the relocated bundle that already names other content")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

@@ -261,7 +261,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			args := append([]string{"bundle", "push"}, append(login, layout, "oci://"+p.Host()+"/shop:1.0.0", "--tag", "latest")...)
 			switch tc.cmd {
 			case "export":
-				args = append([]string{"bundle", "export"}, append(login, "oci://"+p.Host()+"/shop:2.0.0", "-o", filepath.Join(t.TempDir(), "out.tar"))...)
+				args = append([]string{"bundle", "export"}, append(login, "oci://"+p.Host()+"/shop:2.0.0", "-d", filepath.Join(t.TempDir(), "out.tar"))...)
 			case "import":
 				args = append([]string{"bundle", "import"}, append(login, exportFile, "--to", "oci://"+p.Host()+"/mirror")...)
 			}
@@ -352,20 +352,20 @@ func TestInterruptKeepsPreviousState(t *testing.T) {
 		out := filepath.Join(dir, "out")
 		// The previous layout differs from what the build makes.
 		old := safetyRun{env: map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}}
-		if code, _, stderr := old.run(t, "bundle", "build", "--no-cache", stack, "-o", out); code != 0 {
+		if code, _, stderr := old.run(t, "bundle", "build", "--no-cache", stack, "-d", out); code != 0 {
 			t.Fatalf("first build: %s", stderr)
 		}
 		before := safetyTree(t, out)
 
 		cancelled, cancel := context.WithCancel(t.Context())
 		cancel()
-		if code, _, stderr := (safetyRun{ctx: cancelled}).run(t, "bundle", "build", "--no-cache", stack, "-o", out); code != cli.ExitError || !strings.Contains(stderr, "galley: interrupted") {
+		if code, _, stderr := (safetyRun{ctx: cancelled}).run(t, "bundle", "build", "--no-cache", stack, "-d", out); code != cli.ExitError || !strings.Contains(stderr, "galley: interrupted") {
 			t.Errorf("build with Ctrl-C pressed before: exit %d, %s", code, stderr)
 		}
 		for n := 1; ; n++ {
 			ctx, cancel := context.WithCancel(t.Context())
 			w := &safetyCancelOnWrite{n: n, cancel: cancel}
-			code, _, stderr := (safetyRun{ctx: ctx, interactive: true, stderr: w}).run(t, "bundle", "build", "--no-cache", stack, "-o", out)
+			code, _, stderr := (safetyRun{ctx: ctx, interactive: true, stderr: w}).run(t, "bundle", "build", "--no-cache", stack, "-d", out)
 			cancel()
 			if w.writes < n {
 				// Nothing left to interrupt: the build ran to the end.
@@ -449,7 +449,7 @@ func TestInterruptKeepsPreviousState(t *testing.T) {
 		}
 		p := faultproxy.Start(t, r.Host(), nil)
 		pull := func(ctx context.Context, out string) (int, string) {
-			code, _, stderr := (safetyRun{ctx: ctx}).run(t, "bundle", "pull", "--plain-http", "oci://"+p.Host()+"/shop:1.0.0", "-o", out)
+			code, _, stderr := (safetyRun{ctx: ctx}).run(t, "bundle", "pull", "--plain-http", "oci://"+p.Host()+"/shop:1.0.0", "-d", out)
 			return code, stderr
 		}
 		check := func(what string, code int, stderr, parent string, want []string) {
@@ -617,7 +617,7 @@ func TestLimitFlags(t *testing.T) {
 			parent := t.TempDir()
 			out := filepath.Join(parent, "out")
 			p.TakeLog()
-			args := append([]string{"bundle", "pull", "--plain-http", src, "-o", out}, tc.args...)
+			args := append([]string{"bundle", "pull", "--plain-http", src, "-d", out}, tc.args...)
 			code, _, stderr := (safetyRun{}).run(t, args...)
 			if code != tc.code || !strings.Contains(stderr, tc.msg) {
 				t.Fatalf("exit %d, want %d; stderr %q, want %q", code, tc.code, stderr, tc.msg)
@@ -696,7 +696,7 @@ func TestPullFailureLeavesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := faultproxy.Start(t, r.Host(), faultproxy.Match(layer, -1, tc.fault))
 			parent := t.TempDir()
-			code, _, stderr := (safetyRun{}).run(t, "bundle", "pull", "--plain-http", "--timeout", "5s", "oci://"+p.Host()+"/shop:1.0.0", "-o", filepath.Join(parent, "out"))
+			code, _, stderr := (safetyRun{}).run(t, "bundle", "pull", "--plain-http", "--timeout", "5s", "oci://"+p.Host()+"/shop:1.0.0", "-d", filepath.Join(parent, "out"))
 			if code != cli.ExitError || !strings.Contains(stderr, tc.msg) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, cli.ExitError, tc.msg)
 			}
