@@ -4,7 +4,7 @@ GO        ?= go
 BIN       ?= bin/galley
 PKGS      ?= ./...
 # Real client tools (registry, cosign v2/v3, oras, crane, promtool, helm,
-# kustomize, staticcheck, fluxpull) are built once per machine into this
+# kustomize, staticcheck, golangci-lint, fluxpull) are built once per machine into this
 # cache from the pins in tools/*/go.mod; see scripts/install-tools.sh.
 export GALLEY_TOOLS_DIR ?= $(HOME)/.cache/galley/tools
 # Fuzz targets run for this long each in `make test` (CI): long enough to
@@ -48,10 +48,9 @@ update: tools ## Rewrite every golden file and script expectation (GALLEY_UPDATE
 	GALLEY_UPDATE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 .PHONY: lint
-lint: tools ## gofmt, go vet and staticcheck
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
-	$$(scripts/tool-path.sh staticcheck) $(PKGS)
+lint: ## golangci-lint, pinned in tools/golangci-lint (.golangci.yml: gofmt, vet, staticcheck, errcheck, errorlint, gosec, misspell, revive, unparam)
+	scripts/install-tools.sh golangci-lint
+	$$(scripts/tool-path.sh golangci-lint) run $(PKGS)
 
 # `make bench` flags, e.g. BENCHFLAGS="-runs 9 -max-load 0.5 -o bench.txt"
 # (go run ./bench/compare -h lists them).

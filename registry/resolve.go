@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
@@ -97,7 +98,8 @@ func PinnedImage(image string, d digest.Digest) string {
 // unwrapOp drops the "resolve host/repo:tag" prefix of an *Error: an
 // ImageError names the image and its registry already.
 func unwrapOp(err error) error {
-	if e, ok := err.(*Error); ok {
+	var e *Error
+	if errors.As(err, &e) {
 		return e.Err
 	}
 	return err

@@ -48,6 +48,7 @@ func Check(t testing.TB, path string, got []byte) {
 	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("reading golden file: %v (%s)", err, hint)
+		return
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs: %s\n%s", path, hint, describe(got, want))
@@ -79,6 +80,7 @@ func Dir(t testing.TB, dir string, got map[string][]byte) {
 	})
 	if err != nil {
 		t.Fatalf("reading golden files: %v (%s)", err, hint)
+		return
 	}
 	for name, data := range got {
 		w, ok := want[name]
@@ -121,6 +123,7 @@ func Section(t testing.TB, file string, ar *txtar.Archive, name, got string) {
 	}
 	if i < 0 {
 		t.Fatalf("%s has no %q section (%s)", file, name, hint)
+		return
 	}
 	if want := string(ar.Files[i].Data); got != want {
 		t.Errorf("%s: the %q section differs: %s\n%s", file, name, hint, describe([]byte(got), []byte(want)))
