@@ -260,7 +260,13 @@ func TestExportImport(t *testing.T) {
 	if exp.Referrers != 1 || exp.Signatures != 1 {
 		t.Fatalf("export after cosign v3 signed: %d referrers, %d signatures; want 1 and 1", exp.Referrers, exp.Signatures)
 	}
-	if _, err := c.Import(t.Context(), withReferrer, to, airgap.ImportOptions{Verifier: publisher.verifier}); err != nil {
+	// Exported without images, this archive relocates to another bundle
+	// than the first one under the same version: import refuses to move
+	// the released 1.0.0, as push does, unless forced.
+	if _, err := c.Import(t.Context(), withReferrer, to, airgap.ImportOptions{Verifier: publisher.verifier}); !errors.Is(err, registry.ErrVersionExists) {
+		t.Fatalf("import of another bundle under 1.0.0: %v, want ErrVersionExists", err)
+	}
+	if _, err := c.Import(t.Context(), withReferrer, to, airgap.ImportOptions{Verifier: publisher.verifier, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	insideRepoClient, err := orasremote.NewRepository(insideRepo)
