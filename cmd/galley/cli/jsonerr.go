@@ -55,7 +55,7 @@ func jsonErrors(err error, cwd string) []jsonError {
 		var ue *usageError
 		hint := ""
 		switch {
-		case errors.As(err, &ue) || isCobraUsage(err):
+		case errors.As(err, &ue):
 			hint = "run the command with --help for its usage"
 		case errors.Is(err, context.Canceled):
 			msg = "interrupted"

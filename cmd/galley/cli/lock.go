@@ -154,7 +154,7 @@ host, for registries and HTTP repositories alike (docker login <host>).`,
 	}
 	o.chartFlags.register(c.Flags())
 	o.rootFlags.register(c.Flags())
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

@@ -70,6 +70,6 @@ It exits 0 only then, and prints the verified digest.`,
 	}
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringVar(&o.key, "key", "", "cosign public key file or KMS URI (required)")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
