@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"text/template"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"sigs.k8s.io/yaml"
 )
 
@@ -74,7 +76,7 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 	if req.KubeVersion == "" {
 		return nil, wrap(errors.New("no Kubernetes version given"))
 	}
-	kv, err := chartutil.ParseKubeVersion(req.KubeVersion)
+	kv, err := common.ParseKubeVersion(req.KubeVersion)
 	if err != nil {
 		return nil, wrap(fmt.Errorf("invalid Kubernetes version %q: %w", req.KubeVersion, err))
 	}
@@ -100,7 +102,7 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 			}
 			done <- r
 		}()
-		r.warns = captureLog(func() { r.docs, r.err = render(c, req, kv) })
+		r.warns = captureLog(func() { r.docs, r.err = render(c, req, kv, nil) })
 	}()
 
 	select {
@@ -122,37 +124,66 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 	}
 }
 
-// render runs helm's install action the way `helm template` sets it up.
-func render(c *Chart, req Request, kv *chartutil.KubeVersion) ([]Document, error) {
+// render does what `helm template` does between loading the chart and
+// printing it (helm's renderResources in client-only mode), calling the
+// engine itself: Helm 4's install action would also build a release record,
+// set up an in-memory release store and a printing kube client, none of
+// which a template render needs. funcs are the custom template functions
+// (tracing.go) the engine puts over its own.
+func render(c *Chart, req Request, kv *common.KubeVersion, funcs template.FuncMap) ([]Document, error) {
 	ch := copyChart(c.chart)
 	vals := copyValues(req.Values)
 	if vals == nil {
 		vals = map[string]any{}
 	}
 
-	cfg := &action.Configuration{
-		// Helm only calls it outside client-only mode; through log, the
-		// lines would reach this render's warnings like the others.
-		Log: log.Printf,
+	if err := chartutil.ValidateReleaseName(req.ReleaseName); err != nil {
+		return nil, fmt.Errorf("release name %q: %w", req.ReleaseName, err)
 	}
-	inst := action.NewInstall(cfg)
-	inst.DryRun = true
-	inst.DryRunOption = "client"
-	inst.ClientOnly = true
-	inst.Replace = true
-	inst.ReleaseName = req.ReleaseName
-	inst.Namespace = req.Namespace
-	inst.KubeVersion = kv
-	inst.APIVersions = chartutil.VersionSet(req.APIVersions)
-	inst.IncludeCRDs = req.IncludeCRDs
-
-	rel, err := inst.RunWithContext(context.Background(), ch, vals)
+	if err := chartutil.ProcessDependencies(ch, vals); err != nil {
+		return nil, fmt.Errorf("chart dependencies processing failed: %w", err)
+	}
+	caps := common.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kv
+	// A fresh slice: the default set is shared by every render.
+	caps.APIVersions = append(slices.Clip(slices.Clone(caps.APIVersions)), req.APIVersions...)
+	if v := ch.Metadata.KubeVersion; v != "" && !chartutil.IsCompatibleRange(v, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", v, caps.KubeVersion.Version)
+	}
+	opts := common.ReleaseOptions{Name: req.ReleaseName, Namespace: req.Namespace, Revision: 1, IsInstall: true}
+	top, err := util.ToRenderValuesWithSchemaValidation(ch, vals, opts, caps, false)
 	if err != nil {
 		return nil, err
 	}
 
-	docs := splitManifest(rel.Manifest)
-	for _, h := range rel.Hooks {
+	e := engine.Engine{CustomTemplateFuncs: funcs}
+	files, err := e.RenderWithContext(context.Background(), ch, top)
+	if err != nil {
+		return nil, err
+	}
+	for name := range files {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			delete(files, name)
+		}
+	}
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return nil, err
+	}
+
+	// Printed and split again exactly as `helm template` output is read,
+	// so that documents come out as they did through the install action.
+	var b strings.Builder
+	if req.IncludeCRDs {
+		for _, crd := range ch.CRDObjects() {
+			fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", crd.Filename, crd.File.Data)
+		}
+	}
+	for _, m := range manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
+	}
+	docs := splitManifest(b.String())
+	for _, h := range hooks {
 		if !req.KeepTestHooks && slices.Contains(h.Events, release.HookTest) {
 			continue
 		}

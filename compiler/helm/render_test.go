@@ -126,7 +126,7 @@ func TestRenderHooks(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got documents\n%q\nwant\n%q", got, want)
 	}
-	if want := []string{`info: skipping unknown hook: "post-everything"`}; !reflect.DeepEqual(warns, want) {
+	if want := []string{`INFO skipping unknown hooks hookTypes=post-everything`}; !reflect.DeepEqual(warns, want) {
 		t.Errorf("got warnings %q, want %q", warns, want)
 	}
 

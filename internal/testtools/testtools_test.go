@@ -20,7 +20,7 @@ var versions = []struct {
 	{"cosign-v3", []string{"version"}, "v3.1.3"},
 	{"crane", []string{"version"}, "v0.22.1"},
 	{"fluxpull", []string{"-version"}, "github.com/fluxcd/pkg/oci v0.69.0"},
-	{"helm", []string{"version", "--short"}, "v3.22.0"},
+	{"helm", []string{"version", "--short"}, "v4.3.2"},
 	{"kustomize", []string{"version"}, "v5.8.2"},
 	{"oras", []string{"version"}, "1.3.6"},
 	{"promtool", []string{"--version"}, "version 3.16.0"},
