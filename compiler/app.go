@@ -1,12 +1,14 @@
 package compiler
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -25,12 +27,12 @@ type renderedApp struct {
 	objects []*Object
 }
 
-// renderApp renders an app's chart twice, so that output which changes
-// between runs (randAlphaNum, now, genCA...) is caught instead of bundled,
-// then applies the app's patches and checks its Secrets. With a cache, an
+// renderApp renders an app's chart once, with every value that would
+// change between runs (randAlphaNum, now, genCA...) traced into the output
+// (helm/trace.go) so that it is caught instead of bundled, then applies the app's patches and checks its Secrets. With a cache, an
 // app whose render, patches and secrets policy are unchanged comes back
 // from its app entry (appcache.go) without any of that.
-func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet) (*renderedApp, error) {
+func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet, created time.Time) (*renderedApp, error) {
 	ch, err := remote.load(s, a)
 	if err != nil {
 		return nil, err
@@ -47,6 +49,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		APIVersions:   s.Kubernetes.APIVersions,
 		IncludeCRDs:   a.CRDs,
 		KeepTestHooks: a.Tests,
+	}
+	if a.PinNow {
+		req.Now = &created
 	}
 	// Non-determinism and plaintext Secrets are both reported: an
 	// unpinned chart usually has both problems, and fixing one should not
@@ -67,16 +72,14 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	}
 	first, hit := cache.get(key)
 	if !hit {
-		if first, err = helm.Render(ctx, ch, req); err != nil {
+		var nd *helm.NondeterminismError
+		first, err = helm.Render(ctx, ch, req)
+		switch {
+		case errors.As(err, &nd):
+			problems = append(problems, nondeterministic(a, nd))
+		case err != nil:
 			return nil, appError(a, "chart", "%v", err)
-		}
-		second, err := helm.Render(ctx, ch, req)
-		if err != nil {
-			return nil, appError(a, "chart", "%v", err)
-		}
-		if err := sameRender(a, first, second); err != nil {
-			problems = append(problems, err)
-		} else {
+		default:
 			cache.put(key, first)
 		}
 	}
@@ -184,32 +187,38 @@ func kustomizeOptions(a *stack.App) kustomize.Options {
 	return o
 }
 
-// sameRender compares two renders of the same input and names every
-// object and field that changed between them.
-func sameRender(a *stack.App, first, second []helm.Document) *stack.Error {
-	if len(first) != len(second) {
-		return appError(a, "chart", "chart output is not deterministic: %d documents, then %d, from the same input", len(first), len(second))
-	}
-	var diffs []string
-	for i := range first {
-		if bytes.Equal(first[i].YAML, second[i].YAML) {
-			continue
+// nondeterministic reports every field of the output that would change
+// from one build to the next, with the call that makes it change and the
+// way to pin it.
+func nondeterministic(a *stack.App, nd *helm.NondeterminismError) *stack.Error {
+	var lines []string
+	var keys []string
+	refused, clock := false, false
+	for _, f := range nd.Found {
+		lines = append(lines, f.String())
+		for _, k := range f.ValuesKeys {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
 		}
-		o1, err1 := parseObject(first[i].YAML, first[i].Source)
-		o2, err2 := parseObject(second[i].YAML, second[i].Source)
-		if err1 != nil || err2 != nil || o1 == nil || o2 == nil {
-			diffs = append(diffs, fmt.Sprintf("%s changed", first[i].Source))
-			continue
-		}
-		path, _ := firstDiff(o1.Body, o2.Body, "")
-		diffs = append(diffs, fmt.Sprintf("%s field %s (from %s)", o1.ID(), path, o1.Source))
+		refused = refused || f.Refused != ""
+		clock = clock || f.Refused == "reads the clock"
 	}
-	if len(diffs) == 0 {
-		return nil
+	var advice []string
+	if len(keys) > 0 {
+		sort.Strings(keys)
+		advice = append(advice, "set the values the chart uses instead ("+strings.Join(keys, ", ")+")")
 	}
-	return appError(a, "values",
-		"chart output is not deterministic: it changed between two renders of the same input:\n        %s\n    the chart generates these (randAlphaNum, now, genCA...) when a value is unset: set them in the app's values, or point the chart at an existing Secret",
-		strings.Join(diffs, "\n        "))
+	advice = append(advice, "point the chart at an existing Secret, or drop the object with a Kustomize patch "+
+		"`patches: [{patch: {apiVersion: \"v1\", kind: \"Secret\", metadata: name: \"<name>\", \"$patch\": \"delete\"}}]` and create it outside the bundle")
+	if clock {
+		advice = append(advice, "for the clock, set `pinNow: true` on the app to render it as SOURCE_DATE_EPOCH")
+	}
+	msg := "chart output is not deterministic: these would change from one build to the next:\n        %s\n    %s"
+	if refused {
+		msg = "chart output is not deterministic: these would change from one build to the next, or galley cannot tell that they do not:\n        %s\n    %s"
+	}
+	return appError(a, "values", msg, strings.Join(lines, "\n        "), strings.Join(advice, "; "))
 }
 
 // checkSecrets refuses Secrets with data: a bundle is readable by anyone

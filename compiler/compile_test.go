@@ -99,7 +99,7 @@ func TestCompileErrors(t *testing.T) {
 			},
 			want: []string{
 				"stack.cue:6:8: stack.apps.r.values: chart output is not deterministic",
-				"ConfigMap/r field data.token (from r/templates/secret.yaml)",
+				"ConfigMap/r data.token: from randAlphaNum at r/templates/secret.yaml:6",
 			},
 		},
 		{

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
@@ -54,6 +55,16 @@ type Chart struct {
 	Warnings []string
 
 	chart *chart.Chart
+
+	traceOnce sync.Once
+	traced    *chart.Chart // chart with its traced calls renamed (sites.go)
+	sites     []*site
+}
+
+// tracedTree returns the chart as the tracer renders it, made on first use.
+func (c *Chart) tracedTree() (*chart.Chart, []*site) {
+	c.traceOnce.Do(func() { c.traced, c.sites = traceTree(c.chart) })
+	return c.traced, c.sites
 }
 
 // Limits on what Load reads from a chart archive, nested subchart archives

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"text/template"
+	"time"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
@@ -40,6 +43,9 @@ type Request struct {
 	// KeepTestHooks keeps test hooks (helm.sh/hook: test or test-success),
 	// which Render drops by default as `helm template --skip-tests` does.
 	KeepTestHooks bool
+	// Now pins the chart's clock (now, and the date functions given no
+	// time) to this time. Nil refuses them: see NondeterminismError.
+	Now *time.Time
 	// Warn, if set, is called with each warning helm gave while rendering
 	// (the lines `helm template` prints on stderr), after rendering ends.
 	Warn func(msg string)
@@ -56,6 +62,18 @@ type Document struct {
 	// "# Source:" lines, ending in a newline.
 	YAML []byte
 }
+
+// plainNames puts back the names of the functions the tracer renamed in
+// helm's error messages.
+func plainNames(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, siteSuffix) {
+		return err
+	}
+	return errors.New(siteName.ReplaceAllString(msg, "$1"))
+}
+
+var siteName = regexp.MustCompile(`([A-Za-z_]+)` + siteSuffix + `[0-9]+`)
 
 // Render renders c as `helm template` would, returning the documents in the
 // order the CLI prints them: the CRDs when asked for, the release manifest
@@ -102,7 +120,16 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 			}
 			done <- r
 		}()
-		r.warns = captureLog(func() { r.docs, r.err = render(c, req, kv, nil) })
+		tree, sites := c.tracedTree()
+		tr := &tracer{sites: sites, now: req.Now}
+		r.warns = captureLog(func() { r.docs, r.err = render(tree, req, kv, tr.funcs()) })
+		if r.err == nil {
+			if nd := tr.check(c.Name, r.docs); nd != nil {
+				r.err = nd
+			}
+		} else {
+			r.err = plainNames(r.err)
+		}
 	}()
 
 	select {
@@ -117,6 +144,12 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 				req.Warn(w)
 			}
 		}
+		var nd *NondeterminismError
+		if errors.As(r.err, &nd) {
+			// The documents come too: with sentinels where the values
+			// would change, still fit for the other checks.
+			return r.docs, nd
+		}
 		if r.err != nil {
 			return nil, wrap(r.err)
 		}
@@ -130,8 +163,8 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 // set up an in-memory release store and a printing kube client, none of
 // which a template render needs. funcs are the custom template functions
 // (tracing.go) the engine puts over its own.
-func render(c *Chart, req Request, kv *common.KubeVersion, funcs template.FuncMap) ([]Document, error) {
-	ch := copyChart(c.chart)
+func render(tree *chart.Chart, req Request, kv *common.KubeVersion, funcs template.FuncMap) ([]Document, error) {
+	ch := copyChart(tree)
 	vals := copyValues(req.Values)
 	if vals == nil {
 		vals = map[string]any{}
