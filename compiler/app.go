@@ -76,7 +76,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		first, err = helm.Render(ctx, ch, req)
 		switch {
 		case errors.As(err, &nd):
-			problems = append(problems, nondeterministic(a, nd))
+			problems = append(problems, nondeterministic(a, nd, newProver(ctx, ch, req)))
 		case err != nil:
 			return nil, appError(a, "chart", "%v", err)
 		default:
@@ -114,7 +114,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 			r.objects = append(r.objects, o)
 		}
 	}
-	if err := checkSecrets(a, ch, r.objects); err != nil {
+	if err := checkSecrets(a, ch, r.objects, func() *prover { return newProver(ctx, ch, req) }); err != nil {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
@@ -190,16 +190,26 @@ func kustomizeOptions(a *stack.App) kustomize.Options {
 // nondeterministic reports every field of the output that would change
 // from one build to the next, with the call that makes it change and the
 // way to pin it.
-func nondeterministic(a *stack.App, nd *helm.NondeterminismError) *stack.Error {
+func nondeterministic(a *stack.App, nd *helm.NondeterminismError, p *prover) *stack.Error {
 	var lines []string
 	var keys []string
 	refused, clock := false, false
+	pins := p.pinNondeterminism(nd)
 	for _, f := range nd.Found {
-		lines = append(lines, f.String())
-		for _, k := range f.ValuesKeys {
-			if !slices.Contains(keys, k) {
-				keys = append(keys, k)
-			}
+		pin, ok := pins[findingID(f)]
+		if ok {
+			f.ValuesKeys = nil
+		}
+		line := f.String()
+		switch {
+		case ok && pin.drops:
+			line += fmt.Sprintf("; setting values key %s drops %s", pin.key, f.Object)
+		case ok:
+			line += fmt.Sprintf("; setting values key %s pins it", pin.key)
+		}
+		lines = append(lines, line)
+		if ok && !slices.Contains(keys, pin.key) {
+			keys = append(keys, pin.key)
 		}
 		refused = refused || f.Refused != ""
 		clock = clock || f.Refused == "reads the clock"
@@ -207,10 +217,18 @@ func nondeterministic(a *stack.App, nd *helm.NondeterminismError) *stack.Error {
 	var advice []string
 	if len(keys) > 0 {
 		sort.Strings(keys)
-		advice = append(advice, "set the values the chart uses instead ("+strings.Join(keys, ", ")+")")
+		advice = append(advice, "set "+strings.Join(keys, ", ")+" in the app's values (checked: the build then renders without these)")
 	}
-	advice = append(advice, "point the chart at an existing Secret, or drop the object with a Kustomize patch "+
-		"`patches: [{patch: {apiVersion: \"v1\", kind: \"Secret\", metadata: name: \"<name>\", \"$patch\": \"delete\"}}]` and create it outside the bundle")
+	var unpinned []string
+	for _, f := range nd.Found {
+		if _, ok := pins[findingID(f)]; !ok && f.Object != "" && !slices.Contains(unpinned, f.Object) {
+			unpinned = append(unpinned, f.Object)
+		}
+	}
+	if len(unpinned) > 0 {
+		advice = append(advice, "for "+strings.Join(unpinned, ", ")+": point the chart at an existing Secret, or drop the object with a Kustomize patch "+
+			"`patches: [{patch: {apiVersion: ..., kind: ..., metadata: name: ..., \"$patch\": \"delete\"}}]` and create it outside the bundle")
+	}
 	if clock {
 		advice = append(advice, "for the clock, set `pinNow: true` on the app to render it as SOURCE_DATE_EPOCH")
 	}
@@ -222,12 +240,13 @@ func nondeterministic(a *stack.App, nd *helm.NondeterminismError) *stack.Error {
 }
 
 // checkSecrets refuses Secrets with data: a bundle is readable by anyone
-// who can pull it.
-func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object) *stack.Error {
+// who can pull it. The way out it suggests is proved by rendering again.
+func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object, prove func() *prover) *stack.Error {
 	if a.Secrets.AllowPlaintext {
 		return nil
 	}
 	var found []string
+	var secrets []*Object
 	for _, o := range objs {
 		if o.Kind != "Secret" || o.Group() != "" {
 			continue
@@ -244,45 +263,30 @@ func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object) *stack.Error {
 		}
 		sort.Strings(keys)
 		found = append(found, fmt.Sprintf("%s (%s, from %s)", o.ID(), strings.Join(keys, ", "), o.Source))
+		secrets = append(secrets, o)
 	}
 	if len(found) == 0 {
 		return nil
 	}
-	hint := "point the chart at an existing Secret"
-	if keys := existingSecretValues(helm.DefaultValues(ch)); len(keys) > 0 {
-		hint += " (this chart's values for that: " + strings.Join(keys, ", ") + ")"
+	// Only what a render proved: a key that leaves the Secret in place
+	// is not advice.
+	fixes, tried := prove().secretKeys(secrets)
+	var hints []string
+	for _, o := range secrets {
+		if keys := fixes["Secret/"+o.Name]; len(keys) > 0 {
+			hints = append(hints, fmt.Sprintf("%s: set %s to the name of an existing Secret (checked: the chart then no longer renders it)", o.ID(), strings.Join(keys, " or ")))
+			continue
+		}
+		none := "no value of this chart names an existing Secret for it"
+		if t := tried["Secret/"+o.Name]; len(t) > 0 {
+			none = "setting " + strings.Join(t, ", ") + " does not remove it"
+		}
+		hints = append(hints, fmt.Sprintf("%s: %s; drop it with %s and create a Secret of that name outside the bundle (External Secrets, Sealed Secrets, kubectl): the chart's workloads keep referring to it by name",
+			o.ID(), none, deletePatch(o.Name)))
 	}
 	return appError(a, "secrets",
-		"chart %s renders Secrets with data in plain text into the bundle, which anyone who can pull it can read:\n        %s\n    %s, or allow it for this app with `secrets: allowPlaintext: true`",
-		ch.Name, strings.Join(found, "\n        "), hint)
-}
-
-// existingSecretValues finds the chart values that name an existing Secret
-// (existingSecret, existingSecretName...), the usual way out of a
-// generated one.
-func existingSecretValues(values map[string]any) []string {
-	var out []string
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return
-		}
-		for k, child := range m {
-			p := joinPath(prefix, k)
-			if strings.Contains(strings.ToLower(k), "existingsecret") {
-				out = append(out, p)
-				continue
-			}
-			walk(p, child)
-		}
-	}
-	walk("", values)
-	sort.Strings(out)
-	if len(out) > 5 {
-		out = append(out[:5], "...")
-	}
-	return out
+		"chart %s renders Secrets with data in plain text into the bundle, which anyone who can pull it can read:\n        %s\n    to fix:\n        %s\n    or allow it for this app with `secrets: allowPlaintext: true`",
+		ch.Name, strings.Join(found, "\n        "), strings.Join(hints, "\n        "))
 }
 
 // namespaces lists the namespaces other than the app's own that its

@@ -111,7 +111,7 @@ func TestCompileErrors(t *testing.T) {
 			want: []string{
 				"stack.apps.r.secrets: chart r renders Secrets with data in plain text",
 				"Secret/r (stringData.password, from r/templates/secret.yaml)",
-				"this chart's values for that: auth.existingSecret",
+				"Secret/r: setting auth.existingSecret does not remove it; drop it with patches: [{patch: {apiVersion: \"v1\", kind: \"Secret\", metadata: name: \"r\", \"$patch\": \"delete\"}}]",
 				"secrets: allowPlaintext: true",
 			},
 		},

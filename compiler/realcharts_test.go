@@ -91,6 +91,7 @@ func TestRealChartsUnpinned(t *testing.T) {
 		t.Fatal("unpinned charts compiled")
 	}
 	msg := stack.FormatError(err, dir)
+	t.Log(msg)
 	for _, want := range []string{
 		"stack.apps.airflow.values: chart output is not deterministic",
 		// Every field, named by a readable path, with the call it comes from.
