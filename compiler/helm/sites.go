@@ -27,6 +27,17 @@ type site struct {
 	// Chart is the chart's path in the tree ("airflow/charts/postgresql"),
 	// to turn a .Values key of a subchart into the parent's key.
 	Chart string
+	// Compared names the text/template builtin (eq, lt, len, index...)
+	// the value is given to, directly, through a pipeline or a variable:
+	// builtins cannot be wrapped, so such a call is refused.
+	Compared string
+}
+
+// builtins are text/template's own functions that look at a value's
+// contents; the tracer cannot wrap them.
+var builtins = map[string]bool{
+	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
+	"len": true, "index": true, "and": true, "or": true, "not": true, "call": true,
 }
 
 func (s *site) where() string {
@@ -53,8 +64,8 @@ func traceTree(c *chart.Chart) (*chart.Chart, []*site) {
 		for i, f := range c.Templates {
 			out.Templates[i] = f
 			full := path.Join(c.ChartFullPath(), f.Name)
-			data, found := rewriteCalls(full, string(f.Data), func(fn string, line int, expr string) int {
-				sites = append(sites, &site{Func: fn, File: full, Line: line, Expr: expr, Chart: c.ChartFullPath()})
+			data, found := rewriteCalls(full, string(f.Data), func(fn string, line int, expr, compared string) int {
+				sites = append(sites, &site{Func: fn, File: full, Line: line, Expr: expr, Chart: c.ChartFullPath(), Compared: compared})
 				return len(sites) - 1
 			})
 			if found {
@@ -75,7 +86,7 @@ func traceTree(c *chart.Chart) (*chart.Chart, []*site) {
 
 // rewriteCalls renames each call of a traced function in text, asking
 // newSite for its id.
-func rewriteCalls(name, text string, newSite func(fn string, line int, expr string) int) (string, bool) {
+func rewriteCalls(name, text string, newSite func(fn string, line int, expr, compared string) int) (string, bool) {
 	if !mentionsTraced(text) {
 		return text, false
 	}
@@ -86,11 +97,21 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr stri
 		return text, false
 	}
 	type hit struct {
-		pos  int
-		fn   string
-		expr string
+		pos      int
+		fn       string
+		expr     string
+		compared string
 	}
 	var hits []hit
+	// varHits are the hits whose value a variable holds ($x := randAlpha 5).
+	varHits := map[string][]int{}
+	compare := func(from int, builtin string) {
+		for i := from; i < len(hits); i++ {
+			if hits[i].compared == "" {
+				hits[i].compared = builtin
+			}
+		}
+	}
 	var walk func(n parse.Node, expr string)
 	walkPipe := func(p *parse.PipeNode, expr string) {
 		if p == nil {
@@ -99,8 +120,20 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr stri
 		if expr == "" {
 			expr = p.String()
 		}
+		start := len(hits)
 		for _, c := range p.Cmds {
+			// A builtin later in a pipeline gets what came before.
+			if len(c.Args) > 0 {
+				if id, ok := c.Args[0].(*parse.IdentifierNode); ok && builtins[id.Ident] {
+					compare(start, id.Ident)
+				}
+			}
 			walk(c, expr)
+		}
+		for _, v := range p.Decl {
+			for i := start; i < len(hits); i++ {
+				varHits[v.Ident[0]] = append(varHits[v.Ident[0]], i)
+			}
 		}
 	}
 	walk = func(n parse.Node, expr string) {
@@ -117,8 +150,23 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr stri
 		case *parse.PipeNode:
 			walkPipe(n, expr)
 		case *parse.CommandNode:
+			start := len(hits)
 			for _, a := range n.Args {
 				walk(a, expr)
+			}
+			if len(n.Args) > 0 {
+				if id, ok := n.Args[0].(*parse.IdentifierNode); ok && builtins[id.Ident] {
+					compare(start, id.Ident)
+					for _, a := range n.Args[1:] {
+						if v, ok := a.(*parse.VariableNode); ok {
+							for _, i := range varHits[v.Ident[0]] {
+								if hits[i].compared == "" {
+									hits[i].compared = id.Ident
+								}
+							}
+						}
+					}
+				}
 			}
 		case *parse.ChainNode:
 			walk(n.Node, expr)
@@ -140,7 +188,7 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr stri
 			if _, ok := nondeterministic[n.Ident]; ok {
 				p := int(n.Pos)
 				if p+len(n.Ident) <= len(text) && text[p:p+len(n.Ident)] == n.Ident {
-					hits = append(hits, hit{p, n.Ident, expr})
+					hits = append(hits, hit{pos: p, fn: n.Ident, expr: expr})
 				}
 			}
 		}
@@ -161,7 +209,7 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr stri
 			continue // the same node reached from two trees
 		}
 		line := 1 + strings.Count(text[:h.pos], "\n")
-		id := newSite(h.fn, line, h.expr)
+		id := newSite(h.fn, line, h.expr, h.compared)
 		b.WriteString(text[last:h.pos])
 		b.WriteString(siteFuncName(h.fn, id))
 		last = h.pos + len(h.fn)

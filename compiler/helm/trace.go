@@ -34,8 +34,10 @@ import (
 // tpl...) are not wrapped: helm gives no access to them. They keep a traced
 // string whole (YAML and JSON do not escape [a-z0-9]), and what include
 // and tpl render goes through the wrapped functions. The comparison and
-// indexing built into text/template (eq, lt, len, index) are not wrapped
-// either: a chart that compares a random value does so outside the tracer.
+// indexing built into text/template (eq, lt, len, index) cannot be
+// replaced without changing their semantics: a call whose value the
+// template gives to one of them, directly, down a pipeline or through a
+// variable, is found when the templates are parsed (sites.go) and refused.
 
 // ndKind says what a non-deterministic function returns.
 type ndKind int
@@ -152,7 +154,12 @@ func (tr *tracer) funcs() template.FuncMap {
 
 func (tr *tracer) newCall(fn string, s *site) int {
 	tr.calls = append(tr.calls, call{fn, s})
-	return len(tr.calls) - 1
+	c := len(tr.calls) - 1
+	if s != nil && s.Compared != "" && nondeterministic[fn] != ndClock {
+		tr.problems = append(tr.problems, problem{calls: []int{c},
+			reason: "is given to the template's built-in " + s.Compared + ", which galley cannot trace"})
+	}
+	return c
 }
 
 // token returns a new sentinel for call c, n characters long when n is

@@ -103,3 +103,20 @@ func TestTraceLowEntropy(t *testing.T) {
 		}
 	}
 }
+
+// text/template's own eq, lt... cannot be wrapped: a traced value given to
+// one, directly, down a pipeline or through a variable, is refused.
+func TestTraceBuiltinComparisons(t *testing.T) {
+	for _, tc := range []struct{ family, want string }{
+		{"comparedDirect", "randNumeric at nondet/templates/_helpers.tpl:31 is given to the template's built-in eq"},
+		{"comparedPipe", "randNumeric at nondet/templates/_helpers.tpl:32 is given to the template's built-in eq"},
+		{"comparedVar", "randInt at nondet/templates/_helpers.tpl:33 is given to the template's built-in lt"},
+	} {
+		t.Run(tc.family, func(t *testing.T) {
+			_, err := renderNondet(t, map[string]any{"family": tc.family, "value": "set"}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

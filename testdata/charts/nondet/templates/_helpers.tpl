@@ -26,3 +26,10 @@
 {{- else if eq $f "lowEntropy" -}}{{ mod (randNumeric 1) 2 }}
 {{- end -}}
 {{- end -}}
+{{- define "nondet.compared" -}}
+{{- $f := .Values.family -}}
+{{- if eq $f "comparedDirect" -}}{{ if eq (randNumeric 1) "5" }}five{{ end }}
+{{- else if eq $f "comparedPipe" -}}{{ if randNumeric 1 | eq "5" }}five{{ end }}
+{{- else if eq $f "comparedVar" -}}{{ $n := randInt 0 10 }}{{ if lt $n 5 }}low{{ end }}
+{{- end -}}
+{{- end -}}
