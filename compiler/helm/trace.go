@@ -147,6 +147,11 @@ func (tr *tracer) funcs() template.FuncMap {
 	fm["printf"] = tr.wrap("printf", fmt.Sprintf)
 	fm["print"] = tr.wrap("print", fmt.Sprint)
 	fm["println"] = tr.wrap("println", fmt.Sprintln)
+	// sprig's keys and values follow Go's map order, random on each call:
+	// these give keys sorted, and values in the order of their sorted keys,
+	// so the two still line up. Helm can print this order too.
+	fm["keys"] = tr.wrap("keys", sortedKeys)
+	fm["values"] = tr.wrap("values", sortedValues)
 	// As helm without --enable-dns: no lookups, the same answer each time.
 	fm["getHostByName"] = func(string) string { return "" }
 	return fm
@@ -413,4 +418,26 @@ func (tr *tracer) origin(ts []int) (calls []int, via []string) {
 		}
 	}
 	return calls, via
+}
+
+func sortedKeys(dicts ...map[string]any) []string {
+	var out []string
+	for _, d := range dicts {
+		ks := make([]string, 0, len(d))
+		for k := range d {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		out = append(out, ks...)
+	}
+	return out
+}
+
+func sortedValues(dict map[string]any) []any {
+	ks := sortedKeys(dict)
+	out := make([]any, len(ks))
+	for i, k := range ks {
+		out[i] = dict[k]
+	}
+	return out
 }

@@ -108,9 +108,9 @@ func TestTraceLowEntropy(t *testing.T) {
 // one, directly, down a pipeline or through a variable, is refused.
 func TestTraceBuiltinComparisons(t *testing.T) {
 	for _, tc := range []struct{ family, want string }{
-		{"comparedDirect", "randNumeric at nondet/templates/_helpers.tpl:31 is given to the template's built-in eq"},
-		{"comparedPipe", "randNumeric at nondet/templates/_helpers.tpl:32 is given to the template's built-in eq"},
-		{"comparedVar", "randInt at nondet/templates/_helpers.tpl:33 is given to the template's built-in lt"},
+		{"comparedDirect", "randNumeric at nondet/templates/_helpers.tpl:32 is given to the template's built-in eq"},
+		{"comparedPipe", "randNumeric at nondet/templates/_helpers.tpl:33 is given to the template's built-in eq"},
+		{"comparedVar", "randInt at nondet/templates/_helpers.tpl:34 is given to the template's built-in lt"},
 	} {
 		t.Run(tc.family, func(t *testing.T) {
 			_, err := renderNondet(t, map[string]any{"family": tc.family, "value": "set"}, nil)
@@ -118,5 +118,19 @@ func TestTraceBuiltinComparisons(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// sprig's keys and values follow Go's random map order; galley sorts them,
+// values in the order of their keys.
+func TestTraceMapOrder(t *testing.T) {
+	for i := range 10 {
+		docs, err := renderNondet(t, map[string]any{"family": "mapOrder"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(docs[0].YAML), `value: "a,b,c,d,e/2,1,3,4,5"`) {
+			t.Fatalf("render %d:\n%s", i, docs[0].YAML)
+		}
 	}
 }

@@ -24,6 +24,7 @@
 {{- else if eq $f "dateInZone" -}}{{ dateInZone "2006-01-02" .Values.unset "UTC" }}
 {{- else if eq $f "htmlDate" -}}{{ htmlDate .Values.unset }}
 {{- else if eq $f "lowEntropy" -}}{{ mod (randNumeric 1) 2 }}
+{{- else if eq $f "mapOrder" -}}{{ keys (dict "b" 1 "a" 2 "c" 3 "d" 4 "e" 5) | join "," }}/{{ values (dict "b" 1 "a" 2 "c" 3 "d" 4 "e" 5) | join "," }}
 {{- end -}}
 {{- end -}}
 {{- define "nondet.compared" -}}
