@@ -81,6 +81,11 @@ var siteName = regexp.MustCompile(`([A-Za-z_]+)` + siteSuffix + `[0-9]+`)
 // comments or blank lines are dropped. Render may be called from several
 // goroutines at once, on the same chart too.
 //
+// The non-deterministic template functions (randAlphaNum, genCA, now...)
+// are traced (trace.go): when what they return reaches the output, or
+// cannot be followed, Render returns the documents, with sentinels in
+// place of those values, and a *NondeterminismError naming each place.
+//
 // Helm's renderer cannot be interrupted: when ctx ends first, Render returns
 // ctx's error at once and the abandoned render finishes in the background.
 func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
