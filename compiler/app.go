@@ -1,11 +1,13 @@
 package compiler
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -24,12 +26,12 @@ type renderedApp struct {
 	objects []*Object
 }
 
-// renderApp renders an app's chart twice, so that output which changes
-// between runs (randAlphaNum, now, genCA...) is caught instead of bundled,
-// then applies the app's patches and checks its Secrets. With a cache, an
+// renderApp renders an app's chart once, with every value that would
+// change between runs (randAlphaNum, now, genCA...) traced into the output
+// (helm/trace.go) so that it is caught instead of bundled, then applies the app's patches and checks its Secrets. With a cache, an
 // app whose render, patches and secrets policy are unchanged comes back
 // from its app entry (appcache.go) without any of that.
-func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet) (*renderedApp, error) {
+func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet, created time.Time) (*renderedApp, error) {
 	ch, err := remote.load(s, a)
 	if err != nil {
 		return nil, err
@@ -46,6 +48,9 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		APIVersions:   s.Kubernetes.APIVersions,
 		IncludeCRDs:   a.CRDs,
 		KeepTestHooks: a.Tests,
+	}
+	if a.PinNow {
+		req.Now = &created
 	}
 	// Non-determinism and plaintext Secrets are both reported: an
 	// unpinned chart usually has both problems, and fixing one should not
@@ -67,19 +72,17 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	}
 	first, hit := cache.get(key)
 	if !hit {
-		if first, err = helm.Render(ctx, ch, req); err != nil {
+		var nd *helm.NondeterminismError
+		first, err = helm.Render(ctx, ch, req)
+		switch {
+		case errors.As(err, &nd):
+			problems = append(problems, nondeterministic(a, nd, newProver(ctx, ch, req)))
+		case err != nil:
 			if es, ok := valuesSchemaErrors(a, ch.Name, err); ok {
 				return nil, es
 			}
 			return nil, appError(a, "chart", "%v", err)
-		}
-		second, err := helm.Render(ctx, ch, req)
-		if err != nil {
-			return nil, appError(a, "chart", "%v", err)
-		}
-		if err := sameRender(a, first, second); err != nil {
-			problems = append(problems, err)
-		} else {
+		default:
 			cache.put(key, first)
 		}
 	}
@@ -117,7 +120,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	if err := markObjects(a, marks, r.objects); err != nil {
 		problems = append(problems, err)
 	}
-	if err := checkSecrets(a, ch, r.objects); err != nil {
+	if err := checkSecrets(a, ch, r.objects, func() *prover { return newProver(ctx, ch, req) }); err != nil {
 		problems = append(problems, err)
 	}
 	if err := checkCredentials(a, r.objects); err != nil {
@@ -195,41 +198,66 @@ func kustomizeOptions(a *stack.App) kustomize.Options {
 	return o
 }
 
-// sameRender compares two renders of the same input and names every
-// object and field that changed between them.
-func sameRender(a *stack.App, first, second []helm.Document) *stack.Error {
-	if len(first) != len(second) {
-		return appError(a, "chart", "chart output is not deterministic: %d documents, then %d, from the same input", len(first), len(second))
-	}
-	var diffs []string
-	for i := range first {
-		if bytes.Equal(first[i].YAML, second[i].YAML) {
-			continue
+// nondeterministic reports every field of the output that would change
+// from one build to the next, with the call that makes it change and the
+// way to pin it.
+func nondeterministic(a *stack.App, nd *helm.NondeterminismError, p *prover) *stack.Error {
+	var lines []string
+	var keys []string
+	refused, clock := false, false
+	pins := p.pinNondeterminism(nd)
+	for _, f := range nd.Found {
+		pin, ok := pins[findingID(f)]
+		if ok {
+			f.ValuesKeys = nil
 		}
-		o1, err1 := parseObject(first[i].YAML, first[i].Source)
-		o2, err2 := parseObject(second[i].YAML, second[i].Source)
-		if err1 != nil || err2 != nil || o1 == nil || o2 == nil {
-			diffs = append(diffs, fmt.Sprintf("%s changed", first[i].Source))
-			continue
+		line := f.String()
+		switch {
+		case ok && pin.drops:
+			line += fmt.Sprintf("; setting values key %s drops %s", pin.key, f.Object)
+		case ok:
+			line += fmt.Sprintf("; setting values key %s pins it", pin.key)
 		}
-		path, _ := firstDiff(o1.Body, o2.Body, "")
-		diffs = append(diffs, fmt.Sprintf("%s field %s (from %s)", o1.ID(), path, o1.Source))
+		lines = append(lines, line)
+		if ok && !slices.Contains(keys, pin.key) {
+			keys = append(keys, pin.key)
+		}
+		refused = refused || f.Refused != ""
+		clock = clock || f.Refused == "reads the clock"
 	}
-	if len(diffs) == 0 {
-		return nil
+	var advice []string
+	if len(keys) > 0 {
+		sort.Strings(keys)
+		advice = append(advice, "set "+strings.Join(keys, ", ")+" in the app's values (checked: the build then renders without these)")
 	}
-	return appError(a, "values",
-		"chart output is not deterministic: it changed between two renders of the same input:\n        %s\n    the chart generates these (randAlphaNum, now, genCA...) when a value is unset: set them in the app's values, or point the chart at an existing Secret",
-		strings.Join(diffs, "\n        "))
+	var unpinned []string
+	for _, f := range nd.Found {
+		if _, ok := pins[findingID(f)]; !ok && f.Object != "" && !slices.Contains(unpinned, f.Object) {
+			unpinned = append(unpinned, f.Object)
+		}
+	}
+	if len(unpinned) > 0 {
+		advice = append(advice, "for "+strings.Join(unpinned, ", ")+": point the chart at an existing Secret, or drop the object with a Kustomize patch "+
+			"`patches: [{patch: {apiVersion: ..., kind: ..., metadata: name: ..., \"$patch\": \"delete\"}}]` and create it outside the bundle")
+	}
+	if clock {
+		advice = append(advice, "for the clock, set `pinNow: true` on the app to render it as SOURCE_DATE_EPOCH")
+	}
+	msg := "chart output is not deterministic: these would change from one build to the next:\n        %s\n    %s"
+	if refused {
+		msg = "chart output is not deterministic: these would change from one build to the next, or galley cannot tell that they do not:\n        %s\n    %s"
+	}
+	return appError(a, "values", msg, strings.Join(lines, "\n        "), strings.Join(advice, "; "))
 }
 
 // checkSecrets refuses Secrets with data: a bundle is readable by anyone
-// who can pull it.
-func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object) *stack.Error {
+// who can pull it. The way out it suggests is proved by rendering again.
+func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object, prove func() *prover) *stack.Error {
 	if a.Secrets.AllowPlaintext {
 		return nil
 	}
 	var found []string
+	var secrets []*Object
 	for _, o := range objs {
 		if o.Kind != "Secret" || o.Group() != "" {
 			continue
@@ -246,45 +274,30 @@ func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object) *stack.Error {
 		}
 		sort.Strings(keys)
 		found = append(found, fmt.Sprintf("%s (%s, from %s)", o.ID(), strings.Join(keys, ", "), o.Source))
+		secrets = append(secrets, o)
 	}
 	if len(found) == 0 {
 		return nil
 	}
-	hint := "point the chart at an existing Secret"
-	if keys := existingSecretValues(helm.DefaultValues(ch)); len(keys) > 0 {
-		hint += " (this chart's values for that: " + strings.Join(keys, ", ") + ")"
+	// Only what a render proved: a key that leaves the Secret in place
+	// is not advice.
+	fixes, tried := prove().secretKeys(secrets)
+	var hints []string
+	for _, o := range secrets {
+		if keys := fixes["Secret/"+o.Name]; len(keys) > 0 {
+			hints = append(hints, fmt.Sprintf("%s: set %s to the name of an existing Secret (checked: the chart then no longer renders it)", o.ID(), strings.Join(keys, " or ")))
+			continue
+		}
+		none := "no value of this chart names an existing Secret for it"
+		if t := tried["Secret/"+o.Name]; len(t) > 0 {
+			none = "setting " + strings.Join(t, ", ") + " does not remove it"
+		}
+		hints = append(hints, fmt.Sprintf("%s: %s; drop it with %s and create a Secret of that name outside the bundle (External Secrets, Sealed Secrets, kubectl): the chart's workloads keep referring to it by name",
+			o.ID(), none, deletePatch(o.Name)))
 	}
 	return appError(a, "secrets",
-		"chart %s renders Secrets with data in plain text into the bundle, which anyone who can pull it can read:\n        %s\n    %s, or allow it for this app with `secrets: allowPlaintext: true`",
-		ch.Name, strings.Join(found, "\n        "), hint)
-}
-
-// existingSecretValues finds the chart values that name an existing Secret
-// (existingSecret, existingSecretName...), the usual way out of a
-// generated one.
-func existingSecretValues(values map[string]any) []string {
-	var out []string
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return
-		}
-		for k, child := range m {
-			p := joinPath(prefix, k)
-			if strings.Contains(strings.ToLower(k), "existingsecret") {
-				out = append(out, p)
-				continue
-			}
-			walk(p, child)
-		}
-	}
-	walk("", values)
-	sort.Strings(out)
-	if len(out) > 5 {
-		out = append(out[:5], "...")
-	}
-	return out
+		"chart %s renders Secrets with data in plain text into the bundle, which anyone who can pull it can read:\n        %s\n    to fix:\n        %s\n    or allow it for this app with `secrets: allowPlaintext: true`",
+		ch.Name, strings.Join(found, "\n        "), strings.Join(hints, "\n        "))
 }
 
 // namespaces lists the namespaces other than the app's own that its

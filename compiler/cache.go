@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/galley-dev/galley/compiler/helm"
 )
@@ -83,8 +84,9 @@ func (c *renderCache) key(ch *helm.Chart, req helm.Request) (string, error) {
 		KubeVersion            string
 		APIVersions            []string
 		IncludeCRDs, Tests     bool
+		Now                    *time.Time
 	}{cacheFormat, c.galley, ch.Digest, req.ReleaseName, req.Namespace, req.Values,
-		req.KubeVersion, req.APIVersions, req.IncludeCRDs, req.KeepTestHooks})
+		req.KubeVersion, req.APIVersions, req.IncludeCRDs, req.KeepTestHooks, req.Now})
 	if err != nil {
 		return "", fmt.Errorf("computing render cache key: %w", err)
 	}

@@ -99,7 +99,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 	cache := newRenderCache(o.CacheDir, o.GalleyVersion)
-	apps, err := renderApps(ctx, s, o, remote, cache)
+	apps, err := renderApps(ctx, s, o, remote, cache, created)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func environmentAnnotation(s *stack.Stack) map[string]string {
 
 // renderApps renders every app, at most Jobs at a time, and reports the
 // errors of all of them rather than stopping at the first.
-func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet, cache *renderCache) ([]*renderedApp, error) {
+func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet, cache *renderCache, created time.Time) ([]*renderedApp, error) {
 	jobs := o.Jobs
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
@@ -238,7 +238,7 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 				return err
 			}
 			start := time.Now()
-			r, err := renderApp(gctx, s, a, cache, remote)
+			r, err := renderApp(gctx, s, a, cache, remote, created)
 			out[i], errs[i] = r, err
 			if o.Progress != nil {
 				ev := Event{App: a.Name, Duration: time.Since(start), Err: err}

@@ -97,7 +97,7 @@ func TestCompileErrors(t *testing.T) {
 			},
 			want: []string{
 				"stack.cue:6:8: stack.apps.r.values: chart output is not deterministic",
-				"ConfigMap/r field data.token (from r/templates/secret.yaml)",
+				"ConfigMap/r data.token: from randAlphaNum at r/templates/secret.yaml:6",
 			},
 		},
 		{
@@ -109,7 +109,7 @@ func TestCompileErrors(t *testing.T) {
 			want: []string{
 				"stack.apps.r.secrets: chart r renders Secrets with data in plain text",
 				"Secret/r (stringData.password, from r/templates/secret.yaml)",
-				"this chart's values for that: auth.existingSecret",
+				"Secret/r: setting auth.existingSecret does not remove it; drop it with patches: [{patch: {apiVersion: \"v1\", kind: \"Secret\", metadata: name: \"r\", \"$patch\": \"delete\"}}]",
 				"secrets: allowPlaintext: true",
 			},
 		},

@@ -102,11 +102,18 @@ func TestRealChartsUnpinned(t *testing.T) {
 		t.Fatal("unpinned charts compiled")
 	}
 	msg := stack.FormatError(err, dir)
+	t.Log(msg)
 	for _, want := range []string{
 		"stack.apps.airflow.values: chart output is not deterministic",
-		"Secret/airflow-webserver-secret-key field data.webserver-secret-key",
+		// Every field, named by a readable path, with the call it comes from.
+		"Secret/airflow-webserver-secret-key data.webserver-secret-key: from randAlphaNum at airflow/templates/secrets/webserver-secret-key-secret.yaml:24 (then b64enc, b64enc)",
+		`Deployment/airflow-webserver spec.template.metadata.annotations["checksum/webserver-secret-key"]: from randAlphaNum`,
+		"Secret/airflow-fernet-key data.fernet-key: from randAlphaNum at airflow/templates/secrets/fernetkey-secret.yaml:24",
+		"Secret/airflow-redis-password data.password: from randAlphaNum at airflow/templates/secrets/redis-secrets.yaml:30 (then b64enc)",
+		"Secret/airflow-broker-url data.connection: from randAlphaNum at airflow/templates/secrets/redis-secrets.yaml:30 (then b64enc)",
 		"stack.apps.grafana.values: chart output is not deterministic",
-		"Secret/observability/grafana field data.admin-password",
+		"Secret/grafana data.admin-password: from randAlphaNum at grafana/templates/_helpers.tpl:136 (then b64enc)",
+		`Deployment/grafana spec.template.metadata.annotations["checksum/secret"]: from randAlphaNum at grafana/templates/_helpers.tpl:136 (then b64enc, sha256sum)`,
 		"stack.apps.airflow.secrets: chart airflow renders Secrets with data in plain text",
 		"stack.apps.grafana.secrets: chart grafana renders Secrets with data in plain text",
 	} {

@@ -16,13 +16,14 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/provenance"
-	"helm.sh/helm/v3/pkg/repo"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/provenance"
+	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"sigs.k8s.io/yaml"
 
 	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler"
@@ -373,7 +374,21 @@ func pgpKeyring(t testing.TB, dir, name string) (*provenance.Signatory, string) 
 
 func clearSign(t testing.TB, s *provenance.Signatory, tgz string) []byte {
 	t.Helper()
-	prov, err := s.ClearSign(tgz)
+	// As `helm package --sign` does in Helm 4: the chart's metadata as
+	// YAML, then the archive's bytes under its base name.
+	ch, err := loader.Load(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := yaml.Marshal(ch.Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := s.ClearSign(data, filepath.Base(tgz), md)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/registry"
+	"helm.sh/helm/v4/pkg/registry"
 )
 
 // Galley keeps its own copies of Helm's OCI media types so the compiler

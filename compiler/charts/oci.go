@@ -20,7 +20,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
-// Helm's OCI media types (helm.sh/helm/v3/pkg/registry), kept here so the
+// Helm's OCI media types (helm.sh/helm/v4/pkg/registry), kept here so the
 // compiler does not link Helm's registry client.
 const (
 	ConfigMediaType       = "application/vnd.cncf.helm.config.v1+json"

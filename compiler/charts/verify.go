@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"helm.sh/helm/v3/pkg/provenance"
+	"helm.sh/helm/v4/pkg/provenance"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -55,25 +54,13 @@ func verifyProvenance(k *Keyring, chartPath, fileName string, prov []byte) error
 	if err != nil {
 		return fmt.Errorf("reading keyring %s: %w", k.Path, err)
 	}
-	// Helm's Verify reads files and looks the archive up by its base name.
-	dir, err := os.MkdirTemp("", "galley-prov-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	// Helm 4 verifies bytes: the archive is named by fileName in the
+	// provenance file, and no copy on disk is needed.
 	data, err := os.ReadFile(chartPath)
 	if err != nil {
 		return err
 	}
-	chart := filepath.Join(dir, fileName)
-	if err := os.WriteFile(chart, data, 0o600); err != nil {
-		return err
-	}
-	provPath := chart + ".prov"
-	if err := os.WriteFile(provPath, prov, 0o600); err != nil {
-		return err
-	}
-	if _, err := sig.Verify(chart, provPath); err != nil {
+	if _, err := sig.Verify(data, prov, fileName); err != nil {
 		return kinded(ErrNotSigned, "the provenance file does not verify with keyring %s: %s", k.Path, oneLine(err.Error()))
 	}
 	return nil

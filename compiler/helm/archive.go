@@ -15,12 +15,12 @@ import (
 	"slices"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v4/pkg/chart/loader/archive"
 )
 
 // readArchiveFile reads a chart archive into the files helm's loader takes,
 // refusing anything unsafe, and returns the sha256 digest of the file.
-func readArchiveFile(name string, lim archiveLimits) ([]*loader.BufferedFile, string, error) {
+func readArchiveFile(name string, lim archiveLimits) ([]*archive.BufferedFile, string, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, "", err
@@ -51,7 +51,7 @@ func readArchiveFile(name string, lim archiveLimits) ([]*loader.BufferedFile, st
 // checkNestedArchives applies the archive rules to the subchart archives
 // (charts/*.tgz) of a chart read from a directory, which helm would
 // otherwise unpack with its own, laxer checks.
-func checkNestedArchives(files []*loader.BufferedFile, lim archiveLimits) error {
+func checkNestedArchives(files []*archive.BufferedFile, lim archiveLimits) error {
 	r := archiveReader{lim: lim}
 	return r.nested(files, "", 0)
 }
@@ -69,7 +69,7 @@ var drivePath = regexp.MustCompile(`^[a-zA-Z]:`)
 // a separator in archives made on Windows), but refuses what helm lets
 // through: links, devices, "..", several top directories, duplicate names.
 // where names the archive in errors.
-func (r *archiveReader) read(in io.Reader, where string, depth int) ([]*loader.BufferedFile, error) {
+func (r *archiveReader) read(in io.Reader, where string, depth int) ([]*archive.BufferedFile, error) {
 	unsafe := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %s: %w", where, fmt.Sprintf(format, args...), ErrUnsafeArchive)
 	}
@@ -81,7 +81,7 @@ func (r *archiveReader) read(in io.Reader, where string, depth int) ([]*loader.B
 	tr := tar.NewReader(zr)
 
 	var (
-		files []*loader.BufferedFile
+		files []*archive.BufferedFile
 		top   string
 		seen  = map[string]bool{}
 	)
@@ -152,7 +152,7 @@ func (r *archiveReader) read(in io.Reader, where string, depth int) ([]*loader.B
 			return nil, fmt.Errorf("%s: reading %q: %w", where, hd.Name, err)
 		}
 		r.total += int64(len(data))
-		files = append(files, &loader.BufferedFile{Name: rel, Data: data})
+		files = append(files, &archive.BufferedFile{Name: rel, Data: data})
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s: no files in chart archive: %w", where, ErrNotChart)
@@ -167,7 +167,7 @@ func (r *archiveReader) read(in io.Reader, where string, depth int) ([]*loader.B
 }
 
 // nested reads the subchart archives among files, to the depth limit.
-func (r *archiveReader) nested(files []*loader.BufferedFile, where string, depth int) error {
+func (r *archiveReader) nested(files []*archive.BufferedFile, where string, depth int) error {
 	for _, f := range files {
 		if path.Base(path.Dir(f.Name)) != "charts" || path.Ext(f.Name) != ".tgz" {
 			continue

@@ -16,11 +16,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/ignore"
+	"helm.sh/helm/v4/pkg/chart/common"
+	commonutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/loader/archive"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/ignore"
 )
 
 var (
@@ -52,6 +56,16 @@ type Chart struct {
 	Warnings []string
 
 	chart *chart.Chart
+
+	traceOnce sync.Once
+	traced    *chart.Chart // chart with its traced calls renamed (sites.go)
+	sites     []*site
+}
+
+// tracedTree returns the chart as the tracer renders it, made on first use.
+func (c *Chart) tracedTree() (*chart.Chart, []*site) {
+	c.traceOnce.Do(func() { c.traced, c.sites = traceTree(c.chart) })
+	return c.traced, c.sites
 }
 
 // Limits on what Load reads from a chart archive, nested subchart archives
@@ -83,7 +97,7 @@ func Load(path string) (*Chart, error) {
 	}
 
 	var (
-		files  []*loader.BufferedFile
+		files  []*archive.BufferedFile
 		digest string
 		warns  []string
 	)
@@ -102,9 +116,9 @@ func Load(path string) (*Chart, error) {
 	var ch *chart.Chart
 	warns = append(warns, captureLog(func() {
 		// LoadFiles renames the subchart files it is given: pass copies.
-		in := make([]*loader.BufferedFile, len(files))
+		in := make([]*archive.BufferedFile, len(files))
 		for i, f := range files {
-			in[i] = &loader.BufferedFile{Name: f.Name, Data: bytes.TrimPrefix(f.Data, utf8BOM)}
+			in[i] = &archive.BufferedFile{Name: f.Name, Data: bytes.TrimPrefix(f.Data, utf8BOM)}
 		}
 		ch, err = loader.LoadFiles(in)
 	})...)
@@ -140,7 +154,7 @@ func DefaultValues(c *Chart) map[string]any {
 // ParseValues decodes a values file the way `helm template -f` does, so a
 // render from it matches the CLI's (numbers become float64, as in JSON).
 func ParseValues(data []byte) (map[string]any, error) {
-	v, err := chartutil.ReadValues(data)
+	v, err := common.ReadValues(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing values: %w", err)
 	}
@@ -153,7 +167,7 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // and its defaults applied, symlinks followed (helm includes what they point
 // to, and says so). Data is as on disk: Load trims a byte order mark the way
 // helm does after the digest is taken.
-func readDir(root string) ([]*loader.BufferedFile, []string, error) {
+func readDir(root string) ([]*archive.BufferedFile, []string, error) {
 	if _, err := os.Stat(filepath.Join(root, "Chart.yaml")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("no Chart.yaml in %s: %w", root, ErrNotChart)
@@ -192,7 +206,7 @@ type dirWalker struct {
 	root   string
 	rules  *ignore.Rules
 	active map[string]bool // resolved directories being walked, to stop symlink loops
-	files  []*loader.BufferedFile
+	files  []*archive.BufferedFile
 	warns  []string
 }
 
@@ -256,7 +270,7 @@ func (w *dirWalker) walkDir(dir, rel string) error {
 		if err != nil {
 			return err
 		}
-		w.files = append(w.files, &loader.BufferedFile{Name: n, Data: data})
+		w.files = append(w.files, &archive.BufferedFile{Name: n, Data: data})
 	}
 	return nil
 }
@@ -268,9 +282,9 @@ func fileExists(p string) bool {
 
 // dirDigest is sha256 over the files sorted by relative path, each written
 // as path, NUL, decimal length, NUL, contents: unambiguous whatever the names.
-func dirDigest(files []*loader.BufferedFile) string {
+func dirDigest(files []*archive.BufferedFile) string {
 	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b *loader.BufferedFile) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(sorted, func(a, b *archive.BufferedFile) int { return strings.Compare(a.Name, b.Name) })
 	h := sha256.New()
 	for _, f := range sorted {
 		io.WriteString(h, f.Name)
@@ -403,8 +417,8 @@ func copyValue(x any) any {
 	switch t := x.(type) {
 	case map[string]any:
 		return copyValues(t)
-	case chartutil.Values:
-		return chartutil.Values(copyValues(t))
+	case common.Values:
+		return common.Values(copyValues(t))
 	case []any:
 		s := make([]any, len(t))
 		for i, e := range t {
@@ -422,9 +436,9 @@ func copyValue(x any) any {
 // "- at '<JSON pointer>': <message>" below the chart it belongs to.
 func ValidateValues(c *Chart, values map[string]any) error {
 	ch := copyChart(c.chart)
-	vals, err := chartutil.CoalesceValues(ch, copyValues(values))
+	vals, err := commonutil.CoalesceValues(ch, copyValues(values))
 	if err != nil {
 		return err
 	}
-	return chartutil.ValidateAgainstSchema(ch, vals)
+	return commonutil.ValidateAgainstSchema(ch, vals)
 }

@@ -1,10 +1,13 @@
 package helm
 
 import (
+	"slices"
+
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"io"
 	"os"
 	"path/filepath"
@@ -348,6 +351,7 @@ func compareDocs(t *testing.T, docs []Document, want []object) {
 	if !same {
 		t.Fatalf("got %d documents, want %d", len(got), len(want))
 	}
+	want = helm4Order(want)
 	for i := range got {
 		if got[i].key != want[i].key || got[i].source != want[i].source {
 			t.Fatalf("document %d: got %s from %s, want %s from %s", i, got[i].key, got[i].source, want[i].key, want[i].source)
@@ -428,4 +432,30 @@ func firstDiff(path string, got, want any) (string, any, any) {
 		path = "."
 	}
 	return path, got, want
+}
+
+// helm4Order reorders reference renders made by helm v3.22 the way Helm 4
+// sorts the release manifest: its install order names
+// MutatingWebhookConfiguration and ValidatingWebhookConfiguration (last of
+// the known kinds), where v3 sorted them with the unknown kinds after all
+// known ones. Hooks keep their place after the manifest.
+func helm4Order(objs []object) []object {
+	rank := func(o object) int {
+		if o.hook != "" {
+			return len(releaseutil.InstallOrder) + 2
+		}
+		if i := slices.Index(releaseutil.InstallOrder, o.kind()); i >= 0 {
+			return i
+		}
+		return len(releaseutil.InstallOrder) + 1
+	}
+	out := slices.Clone(objs)
+	// Only manifest documents move; CRDs printed first by --include-crds
+	// come from crds/ and keep their place.
+	start := 0
+	for start < len(out) && strings.Contains(out[start].source, "/crds/") {
+		start++
+	}
+	slices.SortStableFunc(out[start:], func(a, b object) int { return rank(a) - rank(b) })
+	return out
 }

@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"text/template"
+	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"sigs.k8s.io/yaml"
 )
 
@@ -38,6 +43,9 @@ type Request struct {
 	// KeepTestHooks keeps test hooks (helm.sh/hook: test or test-success),
 	// which Render drops by default as `helm template --skip-tests` does.
 	KeepTestHooks bool
+	// Now pins the chart's clock (now, and the date functions given no
+	// time) to this time. Nil refuses them: see NondeterminismError.
+	Now *time.Time
 	// Warn, if set, is called with each warning helm gave while rendering
 	// (the lines `helm template` prints on stderr), after rendering ends.
 	Warn func(msg string)
@@ -55,11 +63,28 @@ type Document struct {
 	YAML []byte
 }
 
+// plainNames puts back the names of the functions the tracer renamed in
+// helm's error messages.
+func plainNames(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, siteSuffix) {
+		return err
+	}
+	return errors.New(siteName.ReplaceAllString(msg, "$1"))
+}
+
+var siteName = regexp.MustCompile(`([A-Za-z_]+)` + siteSuffix + `[0-9]+`)
+
 // Render renders c as `helm template` would, returning the documents in the
 // order the CLI prints them: the CRDs when asked for, the release manifest
 // (sorted by kind in install order), then the hooks. Documents holding only
 // comments or blank lines are dropped. Render may be called from several
 // goroutines at once, on the same chart too.
+//
+// The non-deterministic template functions (randAlphaNum, genCA, now...)
+// are traced (trace.go): when what they return reaches the output, or
+// cannot be followed, Render returns the documents, with sentinels in
+// place of those values, and a *NondeterminismError naming each place.
 //
 // Helm's renderer cannot be interrupted: when ctx ends first, Render returns
 // ctx's error at once and the abandoned render finishes in the background.
@@ -74,7 +99,7 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 	if req.KubeVersion == "" {
 		return nil, wrap(errors.New("no Kubernetes version given"))
 	}
-	kv, err := chartutil.ParseKubeVersion(req.KubeVersion)
+	kv, err := common.ParseKubeVersion(req.KubeVersion)
 	if err != nil {
 		return nil, wrap(fmt.Errorf("invalid Kubernetes version %q: %w", req.KubeVersion, err))
 	}
@@ -100,7 +125,16 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 			}
 			done <- r
 		}()
-		r.warns = captureLog(func() { r.docs, r.err = render(c, req, kv) })
+		tree, sites := c.tracedTree()
+		tr := &tracer{sites: sites, now: req.Now}
+		r.warns = captureLog(func() { r.docs, r.err = render(tree, req, kv, tr.funcs()) })
+		if r.err == nil {
+			if nd := tr.check(c.Name, r.docs); nd != nil {
+				r.err = nd
+			}
+		} else {
+			r.err = plainNames(r.err)
+		}
 	}()
 
 	select {
@@ -115,6 +149,12 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 				req.Warn(w)
 			}
 		}
+		var nd *NondeterminismError
+		if errors.As(r.err, &nd) {
+			// The documents come too: with sentinels where the values
+			// would change, still fit for the other checks.
+			return r.docs, nd
+		}
 		if r.err != nil {
 			return nil, wrap(r.err)
 		}
@@ -122,37 +162,66 @@ func Render(ctx context.Context, c *Chart, req Request) ([]Document, error) {
 	}
 }
 
-// render runs helm's install action the way `helm template` sets it up.
-func render(c *Chart, req Request, kv *chartutil.KubeVersion) ([]Document, error) {
-	ch := copyChart(c.chart)
+// render does what `helm template` does between loading the chart and
+// printing it (helm's renderResources in client-only mode), calling the
+// engine itself: Helm 4's install action would also build a release record,
+// set up an in-memory release store and a printing kube client, none of
+// which a template render needs. funcs are the custom template functions
+// (tracing.go) the engine puts over its own.
+func render(tree *chart.Chart, req Request, kv *common.KubeVersion, funcs template.FuncMap) ([]Document, error) {
+	ch := copyChart(tree)
 	vals := copyValues(req.Values)
 	if vals == nil {
 		vals = map[string]any{}
 	}
 
-	cfg := &action.Configuration{
-		// Helm only calls it outside client-only mode; through log, the
-		// lines would reach this render's warnings like the others.
-		Log: log.Printf,
+	if err := chartutil.ValidateReleaseName(req.ReleaseName); err != nil {
+		return nil, fmt.Errorf("release name %q: %w", req.ReleaseName, err)
 	}
-	inst := action.NewInstall(cfg)
-	inst.DryRun = true
-	inst.DryRunOption = "client"
-	inst.ClientOnly = true
-	inst.Replace = true
-	inst.ReleaseName = req.ReleaseName
-	inst.Namespace = req.Namespace
-	inst.KubeVersion = kv
-	inst.APIVersions = chartutil.VersionSet(req.APIVersions)
-	inst.IncludeCRDs = req.IncludeCRDs
-
-	rel, err := inst.RunWithContext(context.Background(), ch, vals)
+	if err := chartutil.ProcessDependencies(ch, vals); err != nil {
+		return nil, fmt.Errorf("chart dependencies processing failed: %w", err)
+	}
+	caps := common.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kv
+	// A fresh slice: the default set is shared by every render.
+	caps.APIVersions = append(slices.Clip(slices.Clone(caps.APIVersions)), req.APIVersions...)
+	if v := ch.Metadata.KubeVersion; v != "" && !chartutil.IsCompatibleRange(v, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", v, caps.KubeVersion.Version)
+	}
+	opts := common.ReleaseOptions{Name: req.ReleaseName, Namespace: req.Namespace, Revision: 1, IsInstall: true}
+	top, err := util.ToRenderValuesWithSchemaValidation(ch, vals, opts, caps, false)
 	if err != nil {
 		return nil, err
 	}
 
-	docs := splitManifest(rel.Manifest)
-	for _, h := range rel.Hooks {
+	e := engine.Engine{CustomTemplateFuncs: funcs}
+	files, err := e.RenderWithContext(context.Background(), ch, top)
+	if err != nil {
+		return nil, err
+	}
+	for name := range files {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			delete(files, name)
+		}
+	}
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return nil, err
+	}
+
+	// Printed and split again exactly as `helm template` output is read,
+	// so that documents come out as they did through the install action.
+	var b strings.Builder
+	if req.IncludeCRDs {
+		for _, crd := range ch.CRDObjects() {
+			fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", crd.Filename, crd.File.Data)
+		}
+	}
+	for _, m := range manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
+	}
+	docs := splitManifest(b.String())
+	for _, h := range hooks {
 		if !req.KeepTestHooks && slices.Contains(h.Events, release.HookTest) {
 			continue
 		}

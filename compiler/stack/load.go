@@ -98,7 +98,9 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Stack, error) {
 		hintUnknownFields(errs, v)
 		// Report the mistakes the schema cannot see as well, so that one
 		// run of vet finds them all.
-		errs = append(errs, lenient(v, abs).checkLenient()...)
+		ls := lenient(v, abs)
+		ls.root = root
+		errs = append(errs, ls.checkLenient()...)
 		return nil, dropInsideNotAllowed(errs).sort()
 	}
 

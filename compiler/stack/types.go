@@ -64,10 +64,13 @@ type App struct {
 	CRDs         bool         `json:"crds"`
 	Tests        bool         `json:"tests"`
 	Secrets      SecretPolicy `json:"secrets"`
-	SyncWave     *int         `json:"syncWave,omitempty"`
-	ArgoCD       AppArgoCD    `json:"argocd"`
-	Hooks        Hooks        `json:"hooks"`
-	Enabled      bool         `json:"enabled"`
+	// PinNow renders the chart's clock (now, and the date functions given
+	// no time) as the build's SOURCE_DATE_EPOCH instead of refusing it.
+	PinNow   bool      `json:"pinNow"`
+	SyncWave *int      `json:"syncWave,omitempty"`
+	ArgoCD   AppArgoCD `json:"argocd"`
+	Hooks    Hooks     `json:"hooks"`
+	Enabled  bool      `json:"enabled"`
 
 	// fileValues are the values files, read and decoded by Load.
 	fileValues []map[string]any

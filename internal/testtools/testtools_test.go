@@ -29,7 +29,7 @@ var versions = []struct {
 	{"crane", []string{"version"}, "v0.22.1"},
 	{"etcd", []string{"--version"}, "etcd Version: 3.6.17"},
 	{"fluxpull", []string{"-version"}, "github.com/fluxcd/pkg/oci v0.69.0"},
-	{"helm", []string{"version", "--short"}, "v3.22.0"},
+	{"helm", []string{"version", "--short"}, "v4.3.2"},
 	{"kube-apiserver", []string{"--version"}, "Kubernetes v1.37.2"},
 	{"kubectl", []string{"version", "--client"}, "Client Version: v1.37.2"},
 	{"kustomize", []string{"version"}, "v5.8.2"},
