@@ -182,7 +182,7 @@ func newKey(t *testing.T) (signature.SignerVerifier, []byte) {
 // unsigned).
 func push(t *testing.T, client *registry.Client, reg *testregistry.Registry, res *compiler.Result, key signature.SignerVerifier) {
 	t.Helper()
-	ref, err := registry.ParseReference(reg.Ref("platform/" + res.Stack.Name + ":" + res.Stack.Version))
+	ref, err := registry.ParseReference("oci://" + reg.Ref("platform/"+res.Stack.Name+":"+res.Stack.Version))
 	if err != nil {
 		t.Fatal(err)
 	}
