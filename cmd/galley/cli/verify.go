@@ -20,7 +20,9 @@ type verifyResult struct {
 	Verified        bool   `json:"verified"`
 	Digest          string `json:"digest"`
 	Reference       string `json:"reference"`
-	DockerReference string `json:"dockerReference"`
+	DockerReference string `json:"dockerReference,omitempty"`
+	// Format is "sigstore-bundle" (cosign v3) or "cosign-sig" (legacy).
+	Format string `json:"format"`
 }
 
 func newVerifyCmd(env *Env) *cobra.Command {
@@ -55,10 +57,13 @@ It exits 0 only then, and prints the verified digest.`,
 				return err
 			}
 			r := verifyResult{
-				Verified:        true,
-				Digest:          res.Reference.Digest.String(),
-				Reference:       res.Reference.String(),
-				DockerReference: res.Signature.DockerReference,
+				Verified:  true,
+				Digest:    res.Reference.Digest.String(),
+				Reference: res.Reference.String(),
+				Format:    res.Format,
+			}
+			if res.Signature != nil {
+				r.DockerReference = res.Signature.DockerReference
 			}
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
