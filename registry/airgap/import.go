@@ -26,8 +26,9 @@ import (
 
 // ImportOptions tune Import.
 type ImportOptions struct {
-	// Verifier, when set, must verify the bundle's cosign signature in the
-	// archive (as cosign verify --key does) before anything is pushed.
+	// Verifier, when set, must verify the bundle's signature in the
+	// archive (a Sigstore bundle referrer, else the cosign .sig manifest,
+	// as cosign v3 verify --key does) before anything is pushed.
 	Verifier signature.Verifier
 	// Signer, when set, signs the relocated bundle in cosign's format.
 	Signer signature.SignerVerifier
@@ -115,15 +116,7 @@ func (c *Client) importArchive(ctx context.Context, name string, to registry.Ref
 	res := &ImportResult{Images: []ImportedImage{}}
 
 	if o.Verifier != nil {
-		if ab.signature == nil {
-			return nil, fmt.Errorf("%w: the archive holds no signature of bundle %s", registry.ErrNotSigned, b.Digest())
-		}
-		sigManifest, err := a.readBlob(*ab.signature, maxMetadataSize)
-		if err != nil {
-			return nil, err
-		}
-		fetch := func(d ocispec.Descriptor) ([]byte, error) { return a.readBlob(d, 1<<20) }
-		if _, err := sign.Verify(ctx, o.Verifier, sigManifest, fetch, b.Digest()); err != nil {
+		if err := verifyArchived(ctx, a, ab, o.Verifier); err != nil {
 			return nil, err
 		}
 		res.Verified = true
