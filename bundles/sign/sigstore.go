@@ -153,7 +153,8 @@ func (k *Keypair) SignData(ctx context.Context, data []byte) ([]byte, []byte, er
 }
 
 // SignatureStatement returns the in-toto statement `cosign sign` (v3,
-// bundle format) signs for the manifest d: subject {digest: {alg: hex}},
+// bundle format) signs for the manifest d: subject {digest: {alg: hex},
+// annotations: {}},
 // predicate type CosignSignPredicateType, an empty predicate, in
 // protojson's encoding as cosign writes it.
 func SignatureStatement(d digest.Digest) ([]byte, error) {
@@ -162,7 +163,9 @@ func SignatureStatement(d digest.Digest) ([]byte, error) {
 	}
 	st := &intotov1.Statement{
 		Type:          intotov1.StatementTypeUri,
-		Subject:       []*intotov1.ResourceDescriptor{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}}},
+		// cosign passes its (here empty) annotations through, so the
+		// subject carries "annotations":{}.
+		Subject:       []*intotov1.ResourceDescriptor{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}, Annotations: &structpb.Struct{}}},
 		PredicateType: CosignSignPredicateType,
 		Predicate:     &structpb.Struct{},
 	}

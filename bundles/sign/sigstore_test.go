@@ -21,7 +21,7 @@ func TestSignStatementRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSt := `{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + digestA.Encoded() + `"}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}`
+	wantSt := `{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + digestA.Encoded() + `"},"annotations":{}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}}`
 	if compact(t, st) != compact(t, []byte(wantSt)) {
 		t.Errorf("statement\n got %s\nwant %s", st, wantSt)
 	}
@@ -68,7 +68,7 @@ func TestVerifyBundleRefuses(t *testing.T) {
 	sv, other := newKey(t), newKey(t)
 	good := signBundle(t, sv, digestA)
 	prov := mustSign(t, sv, []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x","digest":{"sha256":"`+digestA.Encoded()+`"}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{}}}`))
-	tampered := strings.Replace(string(good), `"payload":"`, `"payload":"e30`, 1)
+	tampered := strings.Replace(string(good), `"payload":"`, `"payload":"ICAg`, 1) // three spaces before the statement
 
 	for _, tc := range []struct {
 		name   string

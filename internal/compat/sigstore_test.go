@@ -139,7 +139,17 @@ func TestCosignV3VerifiesGalleyProvenance(t *testing.T) {
 	}
 	out := run(t, "", "cosign-v3", "verify-attestation", "--type", "slsaprovenance1", "--key", key.pub,
 		"--insecure-ignore-tlog=true", "--allow-http-registry", p.pinned.Name())
-	if !strings.Contains(out, "https://slsa.dev/provenance/v1") {
+	// cosign prints each verified DSSE envelope as JSON on a line.
+	var env struct{ Payload string }
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "{") {
+			if err := json.Unmarshal([]byte(line), &env); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stmt, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil || !strings.Contains(string(stmt), `"predicateType":"https://slsa.dev/provenance/v1"`) {
 		t.Errorf("cosign verify-attestation output:\n%s", out)
 	}
 	if out, err := tool(t, "", "cosign-v3", "verify-attestation", "--type", "spdxjson", "--key", key.pub,
