@@ -162,7 +162,7 @@ func SignatureStatement(d digest.Digest) ([]byte, error) {
 		return nil, fmt.Errorf("signature statement: digest %q: %w", d, err)
 	}
 	st := &intotov1.Statement{
-		Type:          intotov1.StatementTypeUri,
+		Type: intotov1.StatementTypeUri,
 		// cosign passes its (here empty) annotations through, so the
 		// subject carries "annotations":{}.
 		Subject:       []*intotov1.ResourceDescriptor{{Digest: map[string]string{d.Algorithm().String(): d.Encoded()}, Annotations: &structpb.Struct{}}},
