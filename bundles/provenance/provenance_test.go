@@ -21,7 +21,7 @@ const index = `{"schemaVersion":1,"galley":"v0.9.0","stack":{"name":"shop","vers
 "terraform":[{"name":"bucket","path":"terraform/bucket","providers":[],"variables":[],"outputs":[],"files":1}],
 "images":["docker.io/library/nginx:1.27@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","busybox:1.36"]}`
 
-func testBundle(t *testing.T) *bundles.Bundle {
+func testBundle(t testing.TB) *bundles.Bundle {
 	t.Helper()
 	tree := bundles.NewTree()
 	for name, data := range map[string]string{

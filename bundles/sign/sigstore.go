@@ -304,3 +304,25 @@ func subjects(st *intotov1.Statement) string {
 	}
 	return b.String()
 }
+
+// UnverifiedStatement returns the in-toto statement inside the Sigstore
+// bundle b and its predicate type WITHOUT checking any signature: for
+// showing what a referrer claims (inspect), never for trusting it.
+func UnverifiedStatement(b []byte) (statement []byte, predicateType string, err error) {
+	if len(b) > maxBundleSize {
+		return nil, "", fmt.Errorf("%w: %d bytes, limit is %d", ErrInvalidBundle, len(b), maxBundleSize)
+	}
+	var bundle sgbundle.Bundle
+	if err := bundle.UnmarshalJSON(b); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	env := bundle.GetDsseEnvelope()
+	if env == nil || env.GetPayloadType() != InTotoPayloadType {
+		return nil, "", fmt.Errorf("%w: no in-toto DSSE envelope", ErrInvalidBundle)
+	}
+	st, err := parseStatement(env.GetPayload())
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalidBundle, err)
+	}
+	return bytes.Clone(env.GetPayload()), st.GetPredicateType(), nil
+}
