@@ -381,3 +381,20 @@ func (c *Client) verifySigned(ctx context.Context, repo *remote.Repository, ref 
 	}
 	return &Verified{Reference: pinned, Format: FormatCosignSig, Signature: vs}, nil
 }
+
+// hasSignatureBundle reports whether desc has a Sigstore bundle referrer
+// that, by its annotation, signs it (provenance does not count). It reads
+// only the referrers listing; a failure to list counts as none, since this
+// only marks a version in a list.
+func (c *Client) hasSignatureBundle(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) bool {
+	found := false
+	_ = repo.Referrers(ctx, desc, sign.BundleMediaType, func(rs []ocispec.Descriptor) error {
+		for _, r := range rs {
+			if pt := r.Annotations[sign.AnnotationBundlePredicateType]; pt == "" || pt == sign.CosignSignPredicateType {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}

@@ -47,6 +47,11 @@ func TestSignBundleVerify(t *testing.T) {
 				t.Errorf("referrers tag %q", res.ReferrersTag)
 			}
 
+			vs, err := c.ListVersions(ctx, ref)
+			if err != nil || len(vs) != 1 || !vs[0].Signed {
+				t.Errorf("list after a bundle signature: %+v, %v; want 1.4.0 signed (and no referrers tag listed)", vs, err)
+			}
+
 			v, err := c.Verify(ctx, ref, alice)
 			if err != nil {
 				t.Fatal(err)
