@@ -4,7 +4,7 @@ GO        ?= go
 BIN       ?= bin/galley
 PKGS      ?= ./...
 # Real client tools (registry, cosign v2/v3, oras, crane, promtool, helm,
-# kustomize, staticcheck, fluxpull) are built once per machine into this
+# kustomize, staticcheck, golangci-lint, fluxpull) are built once per machine into this
 # cache from the pins in tools/*/go.mod; see scripts/install-tools.sh.
 export GALLEY_TOOLS_DIR ?= $(HOME)/.cache/galley/tools
 # Fuzz targets run for this long each in `make test` (CI): long enough to
@@ -26,8 +26,8 @@ tools: ## Build the pinned real clients the tests drive (once per machine)
 	scripts/install-tools.sh
 
 .PHONY: test
-test: tools ## Run every test (unit, golden, real charts, real registry and clients, CLI scripts, fuzzing), then lint
-	$(GO) test -count=1 -timeout 30m $(PKGS)
+test: tools ## Run every test (unit, golden, real charts, real registry and clients, CLI scripts, fuzzing), then lint; fails if a golden file or script expectation is stale
+	GO=$(GO) scripts/test-update.sh -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz
 	$(MAKE) lint
 
@@ -44,15 +44,13 @@ fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, si
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenArchive$$' -fuzztime $(FUZZTIME) ./registry/airgap
 
 .PHONY: update
-update: ## Rewrite golden files and expected script outputs
-	$(GO) test ./... -run . -update >/dev/null || true
-	GALLEY_UPDATE=1 $(GO) test ./cmd/galley/cli -run TestScript
+update: tools ## Rewrite every golden file and script expectation (GALLEY_UPDATE=1); fails if any other assertion fails
+	GALLEY_UPDATE=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 .PHONY: lint
-lint: tools ## gofmt, go vet and staticcheck
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
-	$$(scripts/tool-path.sh staticcheck) $(PKGS)
+lint: ## golangci-lint, pinned in tools/golangci-lint (.golangci.yml: gofmt, vet, staticcheck, errcheck, errorlint, gosec, misspell, revive, unparam)
+	scripts/install-tools.sh golangci-lint
+	$$(scripts/tool-path.sh golangci-lint) run $(PKGS)
 
 # `make bench` flags, e.g. BENCHFLAGS="-runs 9 -max-load 0.5 -o bench.txt"
 # (go run ./bench/compare -h lists them).

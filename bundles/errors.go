@@ -56,6 +56,16 @@ type DigestMismatchError struct {
 	GotSize  int64
 }
 
+// ErrDigestMismatch: content does not match the digest (or size) that
+// names it, wherever galley checks one: a blob or manifest from a registry
+// or a layout, a chart against galley.lock, a signed payload against the
+// manifest it is for. It is defined here once; registry, compiler/charts
+// and bundles/sign export the same value.
+var ErrDigestMismatch = errors.New("digest mismatch")
+
+// Is makes errors.Is(err, ErrDigestMismatch) hold.
+func (e *DigestMismatchError) Is(target error) bool { return target == ErrDigestMismatch }
+
 func (e *DigestMismatchError) Error() string {
 	if e.WantSize != e.GotSize {
 		return fmt.Sprintf("%s blob %s: size is %d bytes, descriptor says %d", e.Blob, e.Want, e.GotSize, e.WantSize)

@@ -171,7 +171,7 @@ func checkReplaceableLayout(dir string) error {
 	if !hasLayoutFile {
 		return refuse("it is not an OCI image layout (no oci-layout file)")
 	}
-	if _, err := readLayoutFile(os.DirFS(dir)); err != nil {
+	if err := readLayoutFile(os.DirFS(dir)); err != nil {
 		return refuse(err.Error())
 	}
 	return nil
@@ -201,7 +201,7 @@ func readLayout(dir, ref string) (*Bundle, error) {
 	}
 	defer root.Close()
 	fsys := root.FS()
-	if _, err := readLayoutFile(fsys); err != nil {
+	if err := readLayoutFile(fsys); err != nil {
 		return nil, err
 	}
 	indexData, err := readAtMost(fsys, ocispec.ImageIndexFile, maxIndexSize)
@@ -253,19 +253,20 @@ func readLayout(dir, ref string) (*Bundle, error) {
 	}, nil
 }
 
-func readLayoutFile(fsys fs.FS) (*ocispec.ImageLayout, error) {
+// readLayoutFile checks the oci-layout file of a layout.
+func readLayoutFile(fsys fs.FS) error {
 	data, err := readAtMost(fsys, ocispec.ImageLayoutFile, maxIndexSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotLayout, err)
+		return fmt.Errorf("%w: %w", ErrNotLayout, err)
 	}
 	var l ocispec.ImageLayout
 	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, fmt.Errorf("%w: decoding oci-layout: %w", ErrNotLayout, err)
+		return fmt.Errorf("%w: decoding oci-layout: %w", ErrNotLayout, err)
 	}
 	if l.Version != ocispec.ImageLayoutVersion {
-		return nil, fmt.Errorf("%w: oci-layout imageLayoutVersion is %q, want %q", ErrNotLayout, l.Version, ocispec.ImageLayoutVersion)
+		return fmt.Errorf("%w: oci-layout imageLayoutVersion is %q, want %q", ErrNotLayout, l.Version, ocispec.ImageLayoutVersion)
 	}
-	return &l, nil
+	return nil
 }
 
 // resolve finds the manifest descriptor ref names in an index.

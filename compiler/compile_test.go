@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,9 +14,8 @@ import (
 
 	"github.com/galley-dev/galley/compiler"
 	"github.com/galley-dev/galley/compiler/stack"
+	"github.com/galley-dev/galley/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
 func opts() compiler.Options {
 	return compiler.Options{GalleyVersion: "test", Getenv: func(string) string { return "" }}
@@ -30,12 +28,12 @@ func TestCompileExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(stack.FormatError(err, ""))
 	}
-	golden := filepath.Join("testdata", "golden", "data-platform")
+	goldenDir := filepath.Join("testdata", "golden", "data-platform")
 	got := map[string][]byte{"manifest.json": res.Bundle.Manifest}
 	for _, f := range res.Tree.Files() {
 		got["tree/"+f.Path] = f.Data
 	}
-	compareGoldenDir(t, golden, got)
+	golden.Dir(t, goldenDir, got)
 
 	// Every app directory holds only Kubernetes objects (Flux fails on
 	// anything else), and every app has an Argo CD Application.
@@ -199,52 +197,6 @@ func checkObject(t *testing.T, path string, data []byte) {
 	}
 	if bytes.Contains(data, []byte("\n---")) {
 		t.Errorf("%s holds more than one document", path)
-	}
-}
-
-func compareGoldenDir(t *testing.T, dir string, got map[string][]byte) {
-	t.Helper()
-	if *update {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		for name, data := range got {
-			p := filepath.Join(dir, filepath.FromSlash(name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return
-	}
-	want := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		want[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatalf("reading golden files (run with -update to create them): %v", err)
-	}
-	for name, data := range got {
-		w, ok := want[name]
-		switch {
-		case !ok:
-			t.Errorf("%s: new file (run with -update to accept)", name)
-		case !bytes.Equal(w, data):
-			t.Errorf("%s differs from golden (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, data, w)
-		}
-	}
-	for name := range want {
-		if _, ok := got[name]; !ok {
-			t.Errorf("%s: golden file no longer produced (run with -update to accept)", name)
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -22,8 +23,15 @@ type Options struct {
 	// automatically, not even for localhost.
 	PlainHTTP bool
 	// Username and Password, when Username is set, are sent to every
-	// registry this client talks to, and override CredentialStore.
+	// registry this client talks to (only to CredentialHost when that is
+	// set), and override CredentialStore there.
 	Username, Password string
+	// CredentialHost, when set, is the one registry (host[:port]) that
+	// Username and Password are for; the others get credentials from
+	// CredentialStore. A client that also talks to image registries
+	// (air-gap export and import) sets it, so a login for one registry
+	// is never offered to Docker Hub.
+	CredentialHost string
 	// CredentialStore supplies credentials per registry, e.g.
 	// DockerCredentials. nil means anonymous unless Username is set.
 	CredentialStore credentials.Store
@@ -113,7 +121,7 @@ func (c *Client) secrets() []string {
 }
 
 func (c *Client) credential(ctx context.Context, hostport string) (auth.Credential, error) {
-	if c.opts.Username != "" {
+	if c.opts.Username != "" && (c.opts.CredentialHost == "" || strings.EqualFold(hostport, c.opts.CredentialHost)) {
 		return auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, nil
 	}
 	if c.opts.CredentialStore == nil {

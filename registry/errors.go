@@ -16,6 +16,8 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/galley-dev/galley/bundles"
 )
 
 // Sentinel errors, for errors.Is. The messages of the errors that wrap them
@@ -41,7 +43,7 @@ var (
 	// ErrDigestMismatch: a blob or manifest does not match its digest or
 	// size; the error also unwraps to a *bundles.DigestMismatchError when
 	// the bytes were read.
-	ErrDigestMismatch = errors.New("digest mismatch")
+	ErrDigestMismatch = bundles.ErrDigestMismatch
 	// ErrTooLarge: the registry describes a blob bigger than galley reads.
 	ErrTooLarge = errors.New("too large")
 )

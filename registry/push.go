@@ -53,11 +53,13 @@ type TagUpdate struct {
 func (c *Client) Push(ctx context.Context, b *bundles.Bundle, ref Reference, tags ...string) (*PushResult, error) {
 	ctx, cancel := c.begin(ctx)
 	defer cancel()
-	res, err := c.push(ctx, b, ref, tags)
+	res, err := c.push(ctx, b, ref, tags, false)
 	return res, c.fail("push", ref, err)
 }
 
-func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, extra []string) (*PushResult, error) {
+// push is Push; with guard, a version tag that names other content by the
+// time it is written is refused (see Publish).
+func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, extra []string, guard bool) (*PushResult, error) {
 	if err := b.Verify(); err != nil {
 		return nil, fmt.Errorf("refusing to push an inconsistent bundle: %w", err)
 	}
@@ -107,7 +109,7 @@ func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, ext
 	}
 
 	for _, tag := range tags {
-		u, err := c.pushTag(ctx, repo, ref, b, tag)
+		u, err := c.pushTag(ctx, repo, ref, b, tag, guard)
 		if err != nil {
 			return nil, err
 		}
@@ -162,8 +164,10 @@ func (c *Client) pushManifest(ctx context.Context, repo *remote.Repository, ref 
 
 // pushTag points tag at b's manifest unless it names it already. Writing
 // a tag again is harmless, so a try whose answer was lost is simply
-// repeated.
-func (c *Client) pushTag(ctx context.Context, repo *remote.Repository, ref Reference, b *bundles.Bundle, tag string) (TagUpdate, error) {
+// repeated. With guard, a version naming other content is left alone and
+// refused: the registry API has no conditional write, so this narrows the
+// race with a concurrent push to the time between two requests.
+func (c *Client) pushTag(ctx context.Context, repo *remote.Repository, ref Reference, b *bundles.Bundle, tag string, guard bool) (TagUpdate, error) {
 	u := TagUpdate{Tag: tag}
 	var err error
 	if u.Previous, err = c.tagDigest(ctx, repo, ref, tag); err != nil {
@@ -171,6 +175,9 @@ func (c *Client) pushTag(ctx context.Context, repo *remote.Repository, ref Refer
 	}
 	if u.Previous == b.Digest() {
 		return u, nil
+	}
+	if guard && u.Previous != "" && IsVersion(tag) {
+		return u, &VersionExistsError{Repo: ref.Repo(), Tag: tag, Existing: u.Previous, New: b.Digest()}
 	}
 	if err := c.putTag(ctx, repo, ref, b.Descriptor, b.Manifest, tag); err != nil {
 		return u, err

@@ -2,18 +2,11 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
-)
-
-// Docker Hub's names: image references say docker.io (or nothing), its API
-// answers at registry-1.docker.io.
-const (
-	dockerHubName = "index.docker.io"
-	dockerHubAPI  = "registry-1.docker.io"
 )
 
 // resolveImagesAtOnce bounds the registry requests ResolveImages has in
@@ -37,32 +30,6 @@ func (e *ImageError) Error() string {
 }
 
 func (e *ImageError) Unwrap() error { return e.Err }
-
-// ImageReference returns the registry reference of a container image
-// reference as Kubernetes and docker read it: no registry means Docker Hub
-// (postgres:16 is registry-1.docker.io/library/postgres:16, the host its
-// API answers at), no tag and no digest means latest.
-func ImageReference(image string) (Reference, error) {
-	r, err := name.ParseReference(image)
-	if err != nil {
-		return Reference{}, invalidRef(image, err.Error())
-	}
-	ref := Reference{Registry: r.Context().RegistryStr(), Repository: r.Context().RepositoryStr()}
-	if ref.Registry == dockerHubName {
-		ref.Registry = dockerHubAPI
-	}
-	switch x := r.(type) {
-	case name.Digest:
-		d, err := digest.Parse(x.DigestStr())
-		if err != nil {
-			return Reference{}, invalidRef(image, err.Error())
-		}
-		ref.Digest = d
-	case name.Tag:
-		ref.Tag = x.TagStr()
-	}
-	return ref, nil
-}
 
 // ResolveImages asks each image's registry for the digest its tag names
 // now (for a multi-platform image, the digest of its index), the way a
@@ -131,7 +98,8 @@ func PinnedImage(image string, d digest.Digest) string {
 // unwrapOp drops the "resolve host/repo:tag" prefix of an *Error: an
 // ImageError names the image and its registry already.
 func unwrapOp(err error) error {
-	if e, ok := err.(*Error); ok {
+	var e *Error
+	if errors.As(err, &e) {
 		return e.Err
 	}
 	return err

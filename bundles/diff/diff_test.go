@@ -3,18 +3,15 @@ package diff
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // tree builds a bundle tree from path -> content.
 func tree(t testing.TB, files map[string]string) *bundles.Tree {
@@ -446,22 +443,7 @@ func TestRender(t *testing.T) {
 			if err := tc.write(&got); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "golden", tc.file)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s", golden, got.Bytes())
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", tc.file), got.Bytes())
 		})
 	}
 	// The JSON decodes back to the same Result.

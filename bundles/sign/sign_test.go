@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,9 +16,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/galley-dev/galley/bundles/sign"
+	"github.com/galley-dev/galley/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // Digests of two made-up bundle manifests.
 var (
@@ -140,27 +137,6 @@ func fixedSignature(t testing.TB, repo string, d digest.Digest, sig string) sign
 	return sign.Signature{Payload: p, Base64Signature: base64.StdEncoding.EncodeToString([]byte(sig))}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n got %s\nwant %s", p, got, want)
-	}
-}
-
 func TestSignatureManifestGolden(t *testing.T) {
 	s1 := fixedSignature(t, "registry.example.com/team/app", digestA, "first signature")
 	s2 := fixedSignature(t, "registry.example.com/team/app", digestA, "second signature")
@@ -180,8 +156,8 @@ func TestSignatureManifestGolden(t *testing.T) {
 		if err := json.Unmarshal(a.a.Manifest, &m); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "sig-manifest-"+a.name+".json", a.a.Manifest)
-		golden(t, "sig-config-"+a.name+".json", a.a.Blobs[m.Config.Digest])
+		golden.Check(t, filepath.Join("testdata", "sig-manifest-"+a.name+".json"), a.a.Manifest)
+		golden.Check(t, filepath.Join("testdata", "sig-config-"+a.name+".json"), a.a.Blobs[m.Config.Digest])
 		if a.a.ManifestDescriptor.Digest != digest.FromBytes(a.a.Manifest) || a.a.ManifestDescriptor.Size != int64(len(a.a.Manifest)) ||
 			a.a.ManifestDescriptor.MediaType != ocispec.MediaTypeImageManifest {
 			t.Errorf("%s: descriptor %+v does not describe the manifest", a.name, a.a.ManifestDescriptor)

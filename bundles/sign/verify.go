@@ -15,6 +15,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/galley-dev/galley/bundles"
 )
 
 // Verification failures, for errors.Is. When several layers fail for
@@ -29,7 +31,7 @@ var (
 	ErrSignatureMismatch = errors.New("no signature verifies with the key")
 	// ErrDigestMismatch: a signature verifies, but its payload is for
 	// another manifest digest (a signature copied from another image).
-	ErrDigestMismatch = errors.New("signed payload is for another digest")
+	ErrDigestMismatch = bundles.ErrDigestMismatch
 	// ErrReferenceMismatch: a signature verifies and names the digest, but
 	// its docker-reference is not the repository given to WithRepository.
 	ErrReferenceMismatch = errors.New("signed payload is for another repository")

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,9 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 func ptr[T any](v T) *T { return &v }
 
@@ -137,22 +134,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := concat(files)
-			golden := filepath.Join("testdata", "golden", tc.name+".yaml")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", tc.name+".yaml"), got)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package argocd
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/internal/crdvalidate"
+	"github.com/galley-dev/galley/internal/golden"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 var goldenCases = []struct {
 	name string
@@ -68,22 +66,7 @@ func TestGolden(t *testing.T) {
 				got.WriteString("# File: " + f.Path + "\n")
 				got.Write(f.Data)
 			}
-			golden := filepath.Join("testdata", "golden", tc.name+".yaml")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s", golden, got.Bytes())
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", tc.name+".yaml"), got.Bytes())
 		})
 	}
 }

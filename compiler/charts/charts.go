@@ -26,6 +26,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler/stack"
 )
@@ -40,7 +41,7 @@ var (
 	ErrStale = errors.New("lock entry stale")
 	// ErrDigestMismatch: a cached, vendored or downloaded chart is not the
 	// one its digest names.
-	ErrDigestMismatch = errors.New("chart digest mismatch")
+	ErrDigestMismatch = bundles.ErrDigestMismatch
 	// ErrUpstreamChanged: a version galley.lock pins is now served with
 	// other content.
 	ErrUpstreamChanged = errors.New("chart changed upstream")

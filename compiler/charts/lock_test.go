@@ -2,16 +2,14 @@ package charts_test
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/galley-dev/galley/compiler/charts"
+	"github.com/galley-dev/galley/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 const (
 	d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -39,19 +37,7 @@ func TestLockFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "galley.lock.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("lock file changed (run with -update to accept):\n%s", got)
-	}
+	golden.Check(t, filepath.Join("testdata", "galley.lock.golden"), got)
 	back, err := charts.ParseLock(got, "galley.lock")
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +58,7 @@ func TestLockFormat(t *testing.T) {
 	if err := charts.WriteLock(dir, back); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, charts.LockFile)); string(b) != string(want) {
+	if b, _ := os.ReadFile(filepath.Join(dir, charts.LockFile)); string(b) != string(got) {
 		t.Errorf("WriteLock wrote\n%s", b)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {

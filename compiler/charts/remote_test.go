@@ -240,7 +240,7 @@ func TestVendor(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = build(t, dir, opts)
-	if !errors.Is(err, charts.ErrDigestMismatch) || !strings.Contains(err.Error(), "vendored chart "+p+" has digest") || !strings.Contains(err.Error(), "run `galley vendor` to copy the locked chart again") {
+	if !errors.Is(err, charts.ErrDigestMismatch) || !strings.Contains(err.Error(), "vendored chart "+p+" has digest") || !strings.Contains(err.Error(), "run `galley charts vendor` to copy the locked chart again") {
 		t.Errorf("build with a changed vendored chart: %v", err)
 	}
 	// vendor repairs it from the cache, offline.

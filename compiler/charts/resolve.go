@@ -168,7 +168,7 @@ func (r *Resolver) local(ctx context.Context, e Entry, vendorDir string) (string
 			return p, nil
 		case err == nil:
 			return "", &MismatchError{What: "vendored chart", Path: p, Want: e.Digest, Got: got,
-				Hint: "run `galley vendor` to copy the locked chart again"}
+				Hint: "run `galley charts vendor` to copy the locked chart again"}
 		case !errors.Is(err, fs.ErrNotExist):
 			return "", fmt.Errorf("reading vendored chart: %w", err)
 		}
@@ -185,7 +185,7 @@ func (r *Resolver) local(ctx context.Context, e Entry, vendorDir string) (string
 		if r.o.CacheDir != "" {
 			where = "the cache " + cache.dir
 		}
-		return "", kinded(ErrOffline, "chart %s %s (%s) is neither vendored nor in %s, and fetching is off: run `galley lock` or `galley vendor` while online",
+		return "", kinded(ErrOffline, "chart %s %s (%s) is neither vendored nor in %s, and fetching is off: run `galley lock` or `galley charts vendor` while online",
 			e.Name, e.Version, shortDigest(e.Digest), where)
 	}
 	r.progress("fetching %s %s from %s", e.Name, e.Version, e.source())

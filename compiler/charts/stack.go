@@ -17,7 +17,7 @@ import (
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
-// VendorDir is where `galley vendor` copies the locked charts, relative to
+// VendorDir is where `galley charts vendor` copies the locked charts, relative to
 // the stack directory. Builds prefer a chart found there.
 const VendorDir = "vendor/charts"
 

@@ -3,17 +3,15 @@ package jobs
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/golden")
+	"github.com/galley-dev/galley/internal/golden"
+)
 
 func ptr[T any](v T) *T { return &v }
 
@@ -123,7 +121,7 @@ func TestRender(t *testing.T) {
 				t.Fatal("two renders of the same spec differ")
 			}
 			checkLabels(t, docs)
-			golden(t, filepath.Join("testdata", "golden", tc.name+".yaml"), got)
+			golden.Check(t, filepath.Join("testdata", "golden", tc.name+".yaml"), got)
 		})
 	}
 }
@@ -306,25 +304,5 @@ func TestSpecJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"resources": {"requests": {"cpu": true}}}`), &s); err == nil {
 		t.Error("a boolean quantity decoded without error")
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

@@ -203,7 +203,9 @@ func message(ce errors.Error) string {
 	format, args := ce.Msg()
 	msg := fmt.Sprintf(format, shortValues(args)...)
 	for w := stderrors.Unwrap(ce); w != nil; w = stderrors.Unwrap(w) {
-		we, ok := w.(errors.Error)
+		// One link at a time, on purpose: errors.As would skip the plain
+		// errors between CUE's.
+		we, ok := w.(errors.Error) //nolint:errorlint
 		if !ok {
 			return msg + ": " + w.Error()
 		}

@@ -2,7 +2,6 @@ package stack_test
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,9 +12,8 @@ import (
 	"golang.org/x/tools/txtar"
 
 	"github.com/galley-dev/galley/compiler/stack"
+	"github.com/galley-dev/galley/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the want sections of testdata/load/*.txtar")
 
 // TestLoad runs each testdata/load/*.txtar case: the archive's files form a
 // stack directory, and its "want" file is what Load reports, errors with
@@ -32,10 +30,8 @@ func TestLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			var want []byte
 			for _, f := range ar.Files {
 				if f.Name == "want" {
-					want = f.Data
 					continue
 				}
 				p := filepath.Join(dir, filepath.FromSlash(f.Name))
@@ -50,23 +46,7 @@ func TestLoad(t *testing.T) {
 			got = strings.ReplaceAll(got, dir, "$DIR")
 			// Schema positions move whenever the schema is edited.
 			got = schemaPos.ReplaceAllString(got, "$1:L:C")
-			if *update {
-				for i := range ar.Files {
-					if ar.Files[i].Name == "want" {
-						ar.Files[i].Data = []byte(got)
-					}
-				}
-				if want == nil {
-					ar.Files = append(ar.Files, txtar.File{Name: "want", Data: []byte(got)})
-				}
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != string(want) {
-				t.Errorf("Load result mismatch (run with -update to accept)\n--- got\n%s--- want\n%s", got, want)
-			}
+			golden.Section(t, file, ar, "want", got)
 		})
 	}
 }

@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/golden")
+	"github.com/galley-dev/galley/internal/golden"
+)
 
 // network is a small module: two variables, one required, two outputs and a
 // nested local module.
@@ -136,7 +135,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, f := range r.Files {
 		if _, ok := generatedField[f.Path]; ok {
-			golden(t, filepath.Join("testdata", "golden", f.Path), f.Data)
+			golden.Check(t, filepath.Join("testdata", "golden", f.Path), f.Data)
 		}
 	}
 
@@ -446,25 +445,5 @@ func TestCheckType(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("checkType(%s, %s) = %v, want an error with %q", tc.typ, tc.value, err, tc.want)
 		}
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

@@ -555,3 +555,51 @@ func untar(t *testing.T, file string) string {
 		}
 	}
 }
+
+// Import releases the relocated bundle as push does: a version that names
+// other content at the destination is refused before anything is pushed,
+// and --force moves it.
+func TestImportRefusesToMoveAVersion(t *testing.T) {
+	outside, inside := testregistry.Start(t), testregistry.Start(t)
+	images := pushOutsideImages(t, outside.Host())
+	repo := "oci://" + outside.Host() + "/platform/shop"
+	res := compileStack(t, writeStack(t, images, repo))
+	ref := mustRef(t, repo+":1.0.0")
+	reg := registry.New(plainOptions())
+	if _, err := reg.Push(t.Context(), res.Bundle, ref); err != nil {
+		t.Fatal(err)
+	}
+	c := airgap.New(plainOptions())
+	file := filepath.Join(t.TempDir(), "bundle.tar")
+	if _, err := c.Export(t.Context(), ref, file, airgap.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	to := mustRef(t, "oci://"+inside.Host()+"/m")
+	imp, err := c.Import(t.Context(), file, to, airgap.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone else releases 1.0.0 there meanwhile: the original bundle
+	// under the relocated one's tag.
+	taken := imp.Relocated.WithTag("1.0.0")
+	if _, err := reg.Push(t.Context(), res.Bundle, taken); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = c.Import(t.Context(), file, to, airgap.ImportOptions{})
+	var ve *registry.VersionExistsError
+	if !errors.As(err, &ve) || ve.Existing != res.Bundle.Digest() || ve.New != imp.Relocated.Digest {
+		t.Fatalf("import over a taken version: %v; want a VersionExistsError naming %s and %s", err, res.Bundle.Digest(), imp.Relocated.Digest)
+	}
+	if d, err := reg.Resolve(t.Context(), taken); err != nil || d.Digest != res.Bundle.Digest() {
+		t.Errorf("the refused import moved 1.0.0 to %v (%v)", d.Digest, err)
+	}
+
+	again, err := c.Import(t.Context(), file, to, airgap.ImportOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Tags) != 1 || again.Tags[0].Previous != res.Bundle.Digest() || !again.Tags[0].Changed {
+		t.Errorf("forced import: tags %+v; want 1.0.0 moved from %s", again.Tags, res.Bundle.Digest())
+	}
+}

@@ -108,18 +108,19 @@ type ExportedImage struct {
 // at the end: a failed or interrupted export leaves nothing, and running it
 // again starts over. An existing regular file at out is replaced.
 func (c *Client) Export(ctx context.Context, ref registry.Reference, out string, o ExportOptions) (*ExportResult, error) {
-	res, err := c.export(ctx, ref, out, o)
+	rc := c.registry(ref.Registry)
+	res, err := export(ctx, rc, ref, out, o)
 	if err != nil {
-		return nil, &registry.Error{Op: "export", Ref: ref.Name(), Err: err}
+		return nil, rc.Fail("export", ref.Name(), err)
 	}
 	return res, nil
 }
 
-func (c *Client) export(ctx context.Context, ref registry.Reference, out string, o ExportOptions) (*ExportResult, error) {
+func export(ctx context.Context, rc *registry.Client, ref registry.Reference, out string, o ExportOptions) (*ExportResult, error) {
 	if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w %s: it is not a regular file", bundles.ErrRefuseOverwrite, out)
 	}
-	b, err := c.reg.Pull(ctx, ref)
+	b, err := rc.Pull(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +128,7 @@ func (c *Client) export(ctx context.Context, ref registry.Reference, out string,
 	if ref.Tag != "" {
 		res.Tags = []string{ref.Tag}
 	}
-	var images []imageRef
+	var images []registry.Image
 	if o.WithImages {
 		tree, err := b.Tree(bundles.DefaultLimits)
 		if err != nil {
@@ -139,9 +140,9 @@ func (c *Client) export(ctx context.Context, ref registry.Reference, out string,
 		}
 		// Parse them all before writing anything.
 		for _, s := range idx.Images {
-			im, err := parseImage(s)
+			im, err := registry.ParseImage(s)
 			if err != nil {
-				return nil, fmt.Errorf("%s lists an invalid %w", bundles.IndexPath, err)
+				return nil, fmt.Errorf("%s lists a bad image: %w", bundles.IndexPath, err)
 			}
 			images = append(images, im)
 		}
@@ -158,7 +159,7 @@ func (c *Client) export(ctx context.Context, ref registry.Reference, out string,
 			os.Remove(f.Name())
 		}
 	}()
-	w := newLayoutWriter(f, c)
+	w := newLayoutWriter(f, rc)
 	if err := w.writeFile(ocispec.ImageLayoutFile, []byte(`{"imageLayoutVersion":"`+ocispec.ImageLayoutVersion+`"}`)); err != nil {
 		return nil, err
 	}
@@ -190,20 +191,25 @@ func (c *Client) export(ctx context.Context, ref registry.Reference, out string,
 	for _, t := range res.Tags {
 		w.entries = append(w.entries, bundleEntry(t))
 	}
-	rem := c.remotes(ref.Registry)
-	repo, err := rem.repository(ref)
+	bundleSrc, err := w.source(ref)
 	if err != nil {
 		return nil, err
 	}
-	if res.Signatures, err = w.copySignature(ctx, repo, b.Descriptor); err != nil {
-		return nil, err
+	// The signatures and referrers are one operation, each image another:
+	// --timeout bounds each.
+	sctx, cancel := rc.Begin(ctx)
+	if res.Signatures, err = w.copySignature(sctx, bundleSrc, b.Descriptor); err == nil {
+		res.Referrers, err = w.copyReferrers(sctx, bundleSrc, b.Descriptor)
 	}
-	if res.Referrers, err = w.copyReferrers(ctx, repo, b.Descriptor); err != nil {
+	cancel()
+	if err != nil {
 		return nil, err
 	}
 
 	for _, im := range images {
-		e, err := w.copyImage(ctx, rem, im, o.Platforms)
+		ictx, cancel := rc.Begin(ctx)
+		e, err := w.copyImage(ictx, im, o.Platforms)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", im.Original, err)
 		}
@@ -247,14 +253,29 @@ func (c *Client) export(ctx context.Context, ref registry.Reference, out string,
 // layoutWriter writes an OCI image layout as a tar stream, each blob once.
 type layoutWriter struct {
 	tw      *tar.Writer
-	c       *Client
+	rc      *registry.Client
 	written map[digest.Digest]bool
 	dirs    map[string]bool
 	entries []ocispec.Descriptor
 }
 
-func newLayoutWriter(w io.Writer, c *Client) *layoutWriter {
-	return &layoutWriter{tw: tar.NewWriter(w), c: c, written: map[digest.Digest]bool{}, dirs: map[string]bool{}}
+func newLayoutWriter(w io.Writer, rc *registry.Client) *layoutWriter {
+	return &layoutWriter{tw: tar.NewWriter(w), rc: rc, written: map[digest.Digest]bool{}, dirs: map[string]bool{}}
+}
+
+// source is a repository export reads from.
+type source struct {
+	rc   *registry.Client
+	ref  registry.Reference
+	repo *remote.Repository
+}
+
+func (w *layoutWriter) source(ref registry.Reference) (*source, error) {
+	repo, err := w.rc.Repository(ref)
+	if err != nil {
+		return nil, err
+	}
+	return &source{rc: w.rc, ref: ref, repo: repo}, nil
 }
 
 // epoch is the modification time of every entry: the tar depends on its
@@ -303,71 +324,132 @@ func (w *layoutWriter) writeBlob(desc ocispec.Descriptor, data []byte) error {
 	return nil
 }
 
-// copyBlob streams a blob from repo into the tar, checking it on the way.
-func (w *layoutWriter) copyBlob(ctx context.Context, repo *remote.Repository, what string, desc ocispec.Descriptor) error {
+// copyBlob streams a blob from src into the tar, checking it on the way.
+// A transfer cut short is resumed where it stopped (a Range request) when
+// the registry allows it, else tried again from the start while nothing
+// has reached the tar.
+func (w *layoutWriter) copyBlob(ctx context.Context, src *source, what string, desc ocispec.Descriptor) error {
 	if w.written[desc.Digest] {
-		w.c.progress(registry.Progress{Op: "pull", What: what, Digest: desc.Digest, Size: desc.Size, Done: desc.Size, Skipped: true})
+		w.rc.Skipped("pull", what, desc)
 		return nil
 	}
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("%s digest %q: %w", what, desc.Digest, err)
 	}
-	rc, err := repo.Blobs().Fetch(ctx, desc)
-	if err != nil {
-		return fmt.Errorf("fetching %s %s: %w", what, desc.Digest, err)
-	}
-	defer rc.Close()
 	if err := w.header(blobName(desc.Digest), desc.Size); err != nil {
 		return fmt.Errorf("writing %s: %w", blobName(desc.Digest), err)
 	}
-	r := newVerifyingReader(w.c.progressReader(rc, registry.Progress{Op: "pull", What: what, Digest: desc.Digest, Size: desc.Size}), what, desc)
-	if _, err := io.Copy(w.tw, r); err != nil {
+	body := &resumable{}
+	r := newVerifyingReader(w.rc.ProgressReader(body, "pull", what, desc), what, desc)
+	err := src.rc.Step(ctx, src.ref, what+" "+desc.Digest.String(), func(ctx context.Context) error {
+		rc, err := src.repo.Blobs().Fetch(ctx, desc)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if err := body.resume(rc); err != nil {
+			return err
+		}
+		_, err = io.Copy(w.tw, r)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("copying %s %s: %w", what, desc.Digest, err)
 	}
 	w.written[desc.Digest] = true
 	return nil
 }
 
+// errNoResume: a blob transfer broke after bytes reached the archive, and
+// the registry cannot send the rest alone.
+var errNoResume = errors.New("the registry does not serve byte ranges, so the transfer cannot resume: run export again")
+
+// resumable reads a blob across tries: each try's body continues where
+// the previous one stopped.
+type resumable struct {
+	r io.Reader
+	n int64
+}
+
+func (b *resumable) resume(rc io.Reader) error {
+	if b.n > 0 {
+		s, ok := rc.(io.Seeker)
+		if !ok {
+			return errNoResume
+		}
+		if _, err := s.Seek(b.n, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	b.r = rc
+	return nil
+}
+
+func (b *resumable) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
 // fetchManifest reads a manifest by descriptor, checked and bounded.
-func fetchManifest(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
+func (src *source) fetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 	if desc.Size > maxMetadataSize {
 		return nil, fmt.Errorf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, maxMetadataSize)
 	}
-	rc, err := repo.Manifests().Fetch(ctx, desc)
+	var data []byte
+	err := src.rc.Step(ctx, src.ref, "manifest "+desc.Digest.String(), func(ctx context.Context) error {
+		rc, err := src.repo.Manifests().Fetch(ctx, desc)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err = io.ReadAll(newVerifyingReader(rc, "manifest", desc))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fetching manifest %s: %w", desc.Digest, err)
 	}
-	defer rc.Close()
-	return io.ReadAll(newVerifyingReader(rc, "manifest", desc))
+	return data, nil
 }
 
 // resolveManifest fetches the manifest reference names (a tag or digest)
 // and checks it against the digest the registry announced.
-func resolveManifest(ctx context.Context, repo *remote.Repository, reference string) (ocispec.Descriptor, []byte, error) {
-	desc, rc, err := repo.Manifests().FetchReference(ctx, reference)
-	if err != nil {
-		return desc, nil, err
-	}
-	defer rc.Close()
-	if desc.Size > maxMetadataSize {
-		return desc, nil, fmt.Errorf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, maxMetadataSize)
-	}
-	data, err := io.ReadAll(newVerifyingReader(rc, "manifest", desc))
+func (src *source) resolveManifest(ctx context.Context, reference string) (ocispec.Descriptor, []byte, error) {
+	var (
+		desc ocispec.Descriptor
+		data []byte
+	)
+	err := src.rc.Step(ctx, src.ref, "manifest "+reference, func(ctx context.Context) error {
+		var (
+			rc  io.ReadCloser
+			err error
+		)
+		desc, rc, err = src.repo.Manifests().FetchReference(ctx, reference)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if desc.Size > maxMetadataSize {
+			return fmt.Errorf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, maxMetadataSize)
+		}
+		data, err = io.ReadAll(newVerifyingReader(rc, "manifest", desc))
+		return err
+	})
 	return desc, data, err
 }
 
 // copyGraph copies the manifest desc (data, when already fetched) and
 // everything it references, children first, each blob once.
-func (w *layoutWriter) copyGraph(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, data []byte) error {
+func (w *layoutWriter) copyGraph(ctx context.Context, src *source, desc ocispec.Descriptor, data []byte) error {
 	if w.written[desc.Digest] {
 		return nil
 	}
 	if !isManifest(desc.MediaType) {
-		return w.copyBlob(ctx, repo, what(desc), desc)
+		return w.copyBlob(ctx, src, what(desc), desc)
 	}
 	if data == nil {
 		var err error
-		if data, err = fetchManifest(ctx, repo, desc); err != nil {
+		if data, err = src.fetchManifest(ctx, desc); err != nil {
 			return err
 		}
 	}
@@ -376,7 +458,7 @@ func (w *layoutWriter) copyGraph(ctx context.Context, repo *remote.Repository, d
 		return fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	for _, ch := range children {
-		if err := w.copyGraph(ctx, repo, ch, nil); err != nil {
+		if err := w.copyGraph(ctx, src, ch, nil); err != nil {
 			return err
 		}
 	}
@@ -386,16 +468,16 @@ func (w *layoutWriter) copyGraph(ctx context.Context, repo *remote.Repository, d
 // copySignature copies the cosign signature manifest of the bundle (tag
 // sha256-<hex>.sig), which referrers-based copies miss, and returns how
 // many signatures it holds.
-func (w *layoutWriter) copySignature(ctx context.Context, repo *remote.Repository, bundle ocispec.Descriptor) (int, error) {
+func (w *layoutWriter) copySignature(ctx context.Context, src *source, bundle ocispec.Descriptor) (int, error) {
 	tag := sign.SignatureTag(bundle.Digest)
-	desc, data, err := resolveManifest(ctx, repo, tag)
-	if errors.Is(err, errdef.ErrNotFound) {
+	desc, data, err := src.resolveManifest(ctx, tag)
+	if errors.Is(err, registry.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("reading the signatures (tag %s): %w", tag, err)
 	}
-	if err := w.copyGraph(ctx, repo, desc, data); err != nil {
+	if err := w.copyGraph(ctx, src, desc, data); err != nil {
 		return 0, fmt.Errorf("copying the signatures (tag %s): %w", tag, err)
 	}
 	desc.Annotations = map[string]string{AnnotationKind: KindSignature, AnnotationSubject: bundle.Digest.String(), ocispec.AnnotationRefName: tag}
@@ -415,11 +497,14 @@ func (w *layoutWriter) copySignature(ctx context.Context, repo *remote.Repositor
 
 // copyReferrers copies the OCI 1.1 referrers of the bundle (through the
 // referrers API, or the tag schema on registries without it).
-func (w *layoutWriter) copyReferrers(ctx context.Context, repo *remote.Repository, bundle ocispec.Descriptor) (int, error) {
+func (w *layoutWriter) copyReferrers(ctx context.Context, src *source, bundle ocispec.Descriptor) (int, error) {
 	var refs []ocispec.Descriptor
-	err := repo.Referrers(ctx, ocispec.Descriptor{MediaType: bundle.MediaType, Digest: bundle.Digest, Size: bundle.Size}, "", func(rs []ocispec.Descriptor) error {
-		refs = append(refs, rs...)
-		return nil
+	err := src.rc.Step(ctx, src.ref, "referrers of "+bundle.Digest.String(), func(ctx context.Context) error {
+		refs = nil
+		return src.repo.Referrers(ctx, ocispec.Descriptor{MediaType: bundle.MediaType, Digest: bundle.Digest, Size: bundle.Size}, "", func(rs []ocispec.Descriptor) error {
+			refs = append(refs, rs...)
+			return nil
+		})
 	})
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) && !errors.Is(err, errdef.ErrUnsupported) {
 		return 0, fmt.Errorf("listing referrers: %w", err)
@@ -428,7 +513,7 @@ func (w *layoutWriter) copyReferrers(ctx context.Context, repo *remote.Repositor
 		if !isManifest(r.MediaType) {
 			continue
 		}
-		if err := w.copyGraph(ctx, repo, r, nil); err != nil {
+		if err := w.copyGraph(ctx, src, r, nil); err != nil {
 			return 0, fmt.Errorf("copying referrer %s: %w", r.Digest, err)
 		}
 		e := ocispec.Descriptor{MediaType: r.MediaType, ArtifactType: r.ArtifactType, Digest: r.Digest, Size: r.Size,
@@ -440,22 +525,22 @@ func (w *layoutWriter) copyReferrers(ctx context.Context, repo *remote.Repositor
 
 // copyImage copies one image, cutting a multi-arch index down to
 // platforms when given.
-func (w *layoutWriter) copyImage(ctx context.Context, rem *remotes, im imageRef, platforms []Platform) (*ExportedImage, error) {
-	src := im.source()
-	repo, err := rem.repository(src)
+func (w *layoutWriter) copyImage(ctx context.Context, im registry.Image, platforms []Platform) (*ExportedImage, error) {
+	ref := im.Reference()
+	src, err := w.source(ref)
 	if err != nil {
 		return nil, err
 	}
-	reference := src.Tag
-	if src.Digest != "" {
-		reference = src.Digest.String()
+	reference := ref.Tag
+	if ref.Digest != "" {
+		reference = ref.Digest.String()
 	}
-	desc, data, err := resolveManifest(ctx, repo, reference)
+	desc, data, err := src.resolveManifest(ctx, reference)
 	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", src.Name(), err)
+		return nil, fmt.Errorf("resolving %s: %w", ref.Name(), err)
 	}
-	if src.Digest != "" && desc.Digest != src.Digest {
-		return nil, fmt.Errorf("asked for %s, the registry answered with %s", src.Digest, desc.Digest)
+	if ref.Digest != "" && desc.Digest != ref.Digest {
+		return nil, fmt.Errorf("asked for %s, the registry answered with %s", ref.Digest, desc.Digest)
 	}
 	if !isManifest(desc.MediaType) {
 		return nil, fmt.Errorf("%w: media type %q", ErrUnsupported, desc.MediaType)
@@ -464,7 +549,7 @@ func (w *layoutWriter) copyImage(ctx context.Context, rem *remotes, im imageRef,
 	entry := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Annotations: map[string]string{
 		AnnotationKind:           KindImage,
 		AnnotationImage:          im.Original,
-		AnnotationContainerdName: im.name(),
+		AnnotationContainerdName: im.Name(),
 	}}
 	if isIndex(desc.MediaType) && len(platforms) > 0 {
 		filtered, children, err := filterIndex(data, platforms)
@@ -472,7 +557,7 @@ func (w *layoutWriter) copyImage(ctx context.Context, rem *remotes, im imageRef,
 			return nil, err
 		}
 		for _, ch := range children {
-			if err := w.copyGraph(ctx, repo, ch, nil); err != nil {
+			if err := w.copyGraph(ctx, src, ch, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -486,9 +571,9 @@ func (w *layoutWriter) copyImage(ctx context.Context, rem *remotes, im imageRef,
 		// The name no longer carries the original digest.
 		named := im
 		named.Digest = ""
-		entry.Annotations[AnnotationContainerdName] = named.name()
+		entry.Annotations[AnnotationContainerdName] = named.Name()
 		data = filtered
-	} else if err := w.copyGraph(ctx, repo, desc, data); err != nil {
+	} else if err := w.copyGraph(ctx, src, desc, data); err != nil {
 		return nil, err
 	}
 	if isIndex(desc.MediaType) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/registry"
 )
 
 // Kinds of ExternalRef.
@@ -45,11 +46,11 @@ type ExternalRef struct {
 func ExternalRefs(t *bundles.Tree, allowed []string) ([]ExternalRef, error) {
 	ok := map[string]bool{}
 	for _, h := range allowed {
-		ok[normalizeHost(h)] = true
+		ok[registry.NormalizeHost(h)] = true
 	}
 	var out []ExternalRef
 	add := func(file, field, kind, ref, host string) {
-		if host != "" && ok[normalizeHost(host)] {
+		if host != "" && ok[registry.NormalizeHost(host)] {
 			return
 		}
 		out = append(out, ExternalRef{File: file, Field: field, Kind: kind, Ref: ref, Host: host})

@@ -34,6 +34,10 @@ type ImportOptions struct {
 	Signer signature.SignerVerifier
 	// Concurrency bounds the blobs uploaded at once; 0 means 3.
 	Concurrency int
+	// Force lets a version tag of the relocated bundle that already names
+	// other content move. Without it Import refuses, as push does, before
+	// anything is pushed.
+	Force bool
 }
 
 // ImportResult says what Import did.
@@ -82,9 +86,10 @@ type ImportedImage struct {
 // bundle, its tags, its signature. Running it again pushes only what is
 // missing.
 func (c *Client) Import(ctx context.Context, name string, to registry.Reference, o ImportOptions) (*ImportResult, error) {
-	res, err := c.importArchive(ctx, name, to, o)
+	rc := c.registry(to.Registry)
+	res, err := importArchive(ctx, rc, name, to, o)
 	if err != nil {
-		return nil, &registry.Error{Op: "import", Ref: name, Err: err}
+		return nil, rc.Fail("import", name, err)
 	}
 	return res, nil
 }
@@ -99,7 +104,7 @@ type archivedBundle struct {
 	images     []ocispec.Descriptor
 }
 
-func (c *Client) importArchive(ctx context.Context, name string, to registry.Reference, o ImportOptions) (*ImportResult, error) {
+func importArchive(ctx context.Context, rc *registry.Client, name string, to registry.Reference, o ImportOptions) (*ImportResult, error) {
 	if to.Tag != "" || to.Digest != "" {
 		return nil, fmt.Errorf("the destination %s names a tag or digest: give oci://<registry>/<prefix>", to)
 	}
@@ -152,7 +157,7 @@ func (c *Client) importArchive(ctx context.Context, name string, to registry.Ref
 	tagged := map[string]digest.Digest{}
 	for _, e := range ab.images {
 		src := e.Annotations[AnnotationImage]
-		im, err := parseImage(src)
+		im, err := registry.ParseImage(src)
 		if err != nil {
 			return nil, fmt.Errorf("archive entry %s: %w", e.Digest, err)
 		}
@@ -203,77 +208,50 @@ func (c *Client) importArchive(ctx context.Context, name string, to registry.Ref
 	if len(tags) == 0 {
 		return nil, fmt.Errorf("the bundle has no tag in the archive and no version to tag it with")
 	}
-	for _, t := range tags {
-		if err := registry.ValidateTag(t); err != nil {
-			return nil, err
-		}
-	}
-	var sig sign.Signature
-	if o.Signer != nil {
-		payload, err := sign.Payload(bundleDst.Repo(), relocated.Digest())
-		if err != nil {
-			return nil, err
-		}
-		if sig, err = sign.SignPayload(ctx, o.Signer, payload); err != nil {
-			return nil, fmt.Errorf("signing the relocated bundle: %w", err)
-		}
+	// The relocated bundle is released as push releases one: the version
+	// rule is checked and the bundle signed now, before the first image
+	// goes up.
+	pub, err := rc.Prepare(ctx, relocated, bundleDst.WithTag(tags[0]), registry.PublishOptions{Tags: tags[1:], Signer: o.Signer, Force: o.Force})
+	if err != nil {
+		return nil, err
 	}
 
 	// Push.
-	rem := c.remotes(to.Registry)
-	cp := c.newCopier(a, o.Concurrency)
+	cp := newCopier(rc, a, o.Concurrency)
 	for _, p := range plan {
-		repo, err := rem.repository(p.dst)
-		if err != nil {
-			return nil, err
-		}
-		pushed, err := cp.push(ctx, repo, p.dst.Repository, p.desc)
+		// Each image is one operation: --timeout bounds each.
+		pushed, err := cp.pushTagged(ctx, p.dst, p.desc, p.out.Tag)
 		if err != nil {
 			return nil, fmt.Errorf("pushing image %s to %s: %w", p.out.Source, p.dst.Repo(), err)
-		}
-		if p.out.Tag != "" {
-			if err := tag(ctx, repo, p.desc, p.out.Tag); err != nil {
-				return nil, fmt.Errorf("tagging %s:%s: %w", p.dst.Repo(), p.out.Tag, err)
-			}
 		}
 		p.out.Pushed = pushed
 		res.Images = append(res.Images, p.out)
 	}
 
-	bundleRepo, err := rem.repository(bundleDst)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := c.reg.Push(ctx, b, bundleDst)
+	pr, err := rc.Push(ctx, b, bundleDst)
 	if err != nil {
 		return nil, err
 	}
 	cp.count(pr)
 	if ab.signature != nil {
-		if _, err := cp.push(ctx, bundleRepo, bundleDst.Repository, *ab.signature); err != nil {
+		if _, err := cp.pushTagged(ctx, bundleDst, *ab.signature, sign.SignatureTag(b.Digest())); err != nil {
 			return nil, fmt.Errorf("pushing the bundle's signature: %w", err)
-		}
-		if err := tag(ctx, bundleRepo, *ab.signature, sign.SignatureTag(b.Digest())); err != nil {
-			return nil, fmt.Errorf("tagging the bundle's signature: %w", err)
 		}
 	}
 	for _, r := range ab.referrers {
-		if _, err := cp.push(ctx, bundleRepo, bundleDst.Repository, r); err != nil {
+		if _, err := cp.pushTagged(ctx, bundleDst, r, ""); err != nil {
 			return nil, fmt.Errorf("pushing referrer %s: %w", r.Digest, err)
 		}
 	}
-	pr, err = c.reg.Push(ctx, relocated, bundleDst.WithTag(tags[0]), tags[1:]...)
-	if err != nil {
+	pres, err := pub.Push(ctx)
+	if pres == nil {
 		return nil, err
 	}
-	cp.count(pr)
-	res.Tags = pr.Tags
-	if o.Signer != nil {
-		sr, err := c.reg.PushSignature(ctx, bundleDst, relocated.Digest(), sig, o.Signer)
-		if err != nil {
-			return nil, fmt.Errorf("relocated bundle pushed as %s, but not signed: %w", res.Relocated, err)
-		}
-		res.SignatureTag = sr.Tag
+	cp.count(&pres.PushResult)
+	res.Tags = pres.Tags
+	res.SignatureTag = pres.SignatureTag
+	if err != nil {
+		return nil, err
 	}
 	res.BlobsPushed, res.BlobsSkipped = cp.pushed, cp.skipped
 	res.BytesPushed, res.BytesSkipped = cp.bytesPushed, cp.bytesSkipped
@@ -414,23 +392,58 @@ func tag(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, 
 	return repo.Tag(ctx, ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, t)
 }
 
+// pushTagged pushes root and what it references to dst, then points tag
+// at it ("" for none), as one operation bounded by --timeout, each step
+// retried while it fails for a reason that may pass. A try cut short
+// costs little: the blobs that went up are found there the next time.
+func (cp *copier) pushTagged(ctx context.Context, dst registry.Reference, root ocispec.Descriptor, t string) (bool, error) {
+	ctx, cancel := cp.rc.Begin(ctx)
+	defer cancel()
+	repo, err := cp.rc.Repository(dst)
+	if err != nil {
+		return false, err
+	}
+	var pushed bool
+	err = cp.rc.Step(ctx, dst, what(root)+" "+root.Digest.String(), func(ctx context.Context) error {
+		sent, err := cp.push(ctx, repo, dst.Repository, root)
+		pushed = pushed || sent
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if t == "" {
+		return pushed, nil
+	}
+	err = cp.rc.Step(ctx, dst.WithTag(t), "tag "+t, func(ctx context.Context) error {
+		return tag(ctx, repo, root, t)
+	})
+	if err != nil {
+		return false, fmt.Errorf("tagging %s:%s: %w", dst.Repo(), t, err)
+	}
+	return pushed, nil
+}
+
 // copier pushes graphs from an archive to repositories, counting what it
 // sends and mounting a blob already pushed to another repository of the
 // same registry instead of sending it again.
 type copier struct {
-	c           *Client
+	rc          *registry.Client
 	src         content.ReadOnlyStorage
 	archive     *Archive
 	concurrency int
 
-	mu                        sync.Mutex
-	pushedIn                  map[digest.Digest]string // blob -> a repository that has it
+	mu       sync.Mutex
+	pushedIn map[digest.Digest]string // blob -> a repository that has it
+	// sent holds the repository/digest pairs pushed, so that a retried
+	// copy does not count them again as skipped.
+	sent                      map[string]bool
 	pushed, skipped           int
 	bytesPushed, bytesSkipped int64
 }
 
-func (c *Client) newCopier(a *Archive, concurrency int) *copier {
-	return &copier{c: c, src: progressStorage{a, c}, archive: a, concurrency: concurrency, pushedIn: map[digest.Digest]string{}}
+func newCopier(rc *registry.Client, a *Archive, concurrency int) *copier {
+	return &copier{rc: rc, src: progressStorage{a, rc}, archive: a, concurrency: concurrency, pushedIn: map[digest.Digest]string{}, sent: map[string]bool{}}
 }
 
 // push pushes root and what it references to repo (repository path
@@ -445,6 +458,7 @@ func (cp *copier) push(ctx context.Context, repo *remote.Repository, repoPath st
 			cp.pushed++
 			cp.bytesPushed += d.Size
 			cp.pushedIn[d.Digest] = repoPath
+			cp.sent[repoPath+"@"+d.Digest.String()] = true
 			sent = true
 			return nil
 		},
@@ -452,12 +466,15 @@ func (cp *copier) push(ctx context.Context, repo *remote.Repository, repoPath st
 			size := cp.archive.graphSize(d)
 			cp.mu.Lock()
 			defer cp.mu.Unlock()
+			if cp.sent[repoPath+"@"+d.Digest.String()] {
+				return nil // pushed by an earlier try
+			}
 			cp.skipped++
 			cp.bytesSkipped += size
 			if !isManifest(d.MediaType) {
 				cp.pushedIn[d.Digest] = repoPath
 			}
-			cp.c.progress(registry.Progress{Op: "push", What: what(d), Digest: d.Digest, Size: d.Size, Done: d.Size, Skipped: true})
+			cp.rc.Skipped("push", what(d), d)
 			return nil
 		},
 		MountFrom: func(_ context.Context, d ocispec.Descriptor) ([]string, error) {
@@ -473,8 +490,9 @@ func (cp *copier) push(ctx context.Context, repo *remote.Repository, repoPath st
 			defer cp.mu.Unlock()
 			cp.skipped++
 			cp.bytesSkipped += d.Size
+			cp.sent[repoPath+"@"+d.Digest.String()] = true
 			sent = true
-			cp.c.progress(registry.Progress{Op: "push", What: what(d), Digest: d.Digest, Size: d.Size, Done: d.Size, Skipped: true})
+			cp.rc.Skipped("push", what(d), d)
 			return nil
 		},
 	}
@@ -533,15 +551,15 @@ func what(d ocispec.Descriptor) string {
 // pushed.
 type progressStorage struct {
 	*Archive
-	c *Client
+	rc *registry.Client
 }
 
 func (p progressStorage) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	rc, err := p.Archive.Fetch(ctx, desc)
-	if err != nil || p.c.opts.Progress == nil {
+	if err != nil {
 		return rc, err
 	}
-	return readCloser{p.c.progressReader(rc, registry.Progress{Op: "push", What: what(desc), Digest: desc.Digest, Size: desc.Size}), rc}, nil
+	return readCloser{p.rc.ProgressReader(rc, "push", what(desc), desc), rc}, nil
 }
 
 type readCloser struct {

@@ -5,85 +5,11 @@ import (
 	"path"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
 	orasregistry "oras.land/oras-go/v2/registry"
 
 	"github.com/galley-dev/galley/registry"
 )
-
-// Docker Hub's names: references say docker.io (or nothing), the API
-// answers at registry-1.docker.io.
-const (
-	dockerHubName = "index.docker.io"
-	dockerHubAPI  = "registry-1.docker.io"
-)
-
-// imageRef is an image reference of a bundle, parsed.
-type imageRef struct {
-	// Original is the reference as bundle.json writes it.
-	Original string
-	// Registry is host[:port], normalised: Docker Hub is index.docker.io.
-	Registry string
-	// Path is the repository inside the registry (library/postgres).
-	Path   string
-	Tag    string
-	Digest digest.Digest
-}
-
-// parseImage parses an image reference the way Kubernetes and docker read
-// it: no registry means Docker Hub, no tag and no digest means "latest".
-func parseImage(s string) (imageRef, error) {
-	r, err := name.ParseReference(s)
-	if err != nil {
-		return imageRef{}, fmt.Errorf("image reference %q: %w", s, err)
-	}
-	ref := imageRef{Original: s, Registry: r.Context().RegistryStr(), Path: r.Context().RepositoryStr()}
-	if d, ok := r.(name.Digest); ok {
-		if ref.Digest, err = digest.Parse(d.DigestStr()); err != nil {
-			return imageRef{}, fmt.Errorf("image reference %q: %w", s, err)
-		}
-		// go-containerregistry drops the tag of repo:tag@digest; keep it
-		// for the tag pushed beside the digest.
-		base, _, _ := strings.Cut(s, "@")
-		if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
-			ref.Tag = base[i+1:]
-		}
-	} else {
-		ref.Tag = r.Identifier()
-	}
-	return ref, nil
-}
-
-// apiHost is the host to talk to for the registry.
-func (r imageRef) apiHost() string {
-	if r.Registry == dockerHubName {
-		return dockerHubAPI
-	}
-	return r.Registry
-}
-
-// source is the registry reference to fetch the image from: its digest
-// when the reference pins one, else its tag.
-func (r imageRef) source() registry.Reference {
-	return registry.Reference{Registry: r.apiHost(), Repository: r.Path, Tag: r.Tag, Digest: r.Digest}
-}
-
-// name is the normalised full name, as io.containerd.image.name wants it.
-func (r imageRef) name() string {
-	host := r.Registry
-	if host == dockerHubName {
-		host = "docker.io"
-	}
-	s := host + "/" + r.Path
-	if r.Tag != "" {
-		s += ":" + r.Tag
-	}
-	if r.Digest != "" {
-		s += "@" + r.Digest.String()
-	}
-	return s
-}
 
 // Destination returns the repository Import pushes an image or bundle from
 // the repository path repoPath to: to's registry, with repoPath under to's
@@ -111,23 +37,13 @@ func RelocatedImage(dst registry.Reference, d digest.Digest) string {
 }
 
 // imageHost returns the host of an image reference, normalised as
-// parseImage does, or "" when it does not parse.
+// registry.ParseImage does, or "" when it does not parse.
 func imageHost(s string) string {
-	r, err := name.ParseReference(s)
+	im, err := registry.ParseImage(s)
 	if err != nil {
 		return ""
 	}
-	return r.Context().RegistryStr()
-}
-
-// normalizeHost lowercases a host[:port] and names Docker Hub one way.
-func normalizeHost(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	switch h {
-	case "docker.io", dockerHubAPI:
-		return dockerHubName
-	}
-	return h
+	return im.Registry
 }
 
 // sourceHost returns the host of a repository URL: oci://host/..,

@@ -1,11 +1,11 @@
 package cli_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/galley-dev/galley/internal/golden"
 	"github.com/galley-dev/galley/internal/testregistry"
 	"github.com/galley-dev/galley/internal/testtools"
 )
@@ -15,7 +15,7 @@ import (
 func TestAirgapScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/airgap",
-		UpdateScripts:       os.Getenv("GALLEY_UPDATE") != "",
+		UpdateScripts:       golden.Update(),
 		RequireExplicitExec: true,
 		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"registry": testregistry.TestscriptCmd},
 		Setup: func(env *testscript.Env) error {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -28,10 +27,9 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/galley-dev/galley/cmd/galley/cli"
+	"github.com/galley-dev/galley/internal/golden"
 	"github.com/galley-dev/galley/internal/testregistry"
 )
-
-var update = flag.Bool("update", false, "rewrite the want sections of testdata/bad/*/*.txtar")
 
 // TestBad runs the hostile and broken input corpus in testdata/bad/<category>/.
 // Each case is a txtar archive:
@@ -172,7 +170,7 @@ func runBadCase(t *testing.T, file string, reg *sharedRegistry) {
 	}
 	out := normalizeOutput(got.String(), dir, registry)
 
-	if *update {
+	if golden.Update() {
 		if hasWant {
 			for i := range ar.Files {
 				if ar.Files[i].Name == "want" {

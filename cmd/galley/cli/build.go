@@ -15,15 +15,9 @@ import (
 
 type buildOptions struct {
 	chartFlags
-	updateLock bool
-	offline    bool
-	env        string
-	noCache    bool
-	out        string
-	output     outputFlag
-	jobs       int
-	// resolveImages pins bundle.json's images to their registries' digests.
-	resolveImages bool
+	compileFlags
+	out    string
+	output outputFlag
 }
 
 // buildResult is `bundle build --output json`.
@@ -66,27 +60,9 @@ digests come from the registries, so the bundle's digest then depends on
 what the tags name when it is built.`,
 		Args: exactArgs(1, "a stack directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cacheDir := ""
-			if !o.noCache {
-				d, err := compiler.DefaultCacheDir(env.Getenv)
-				if err != nil {
-					return err
-				}
-				cacheDir = d
-			}
-			chartOpts := chartOptions(env, o.plainHTTP)
-			chartOpts.UpdateLock, chartOpts.Offline = o.updateLock, o.offline
-			copts := compiler.Options{
-				Charts:        chartOpts,
-				CacheDir:      cacheDir,
-				GalleyVersion: Version(),
-				Environment:   o.env,
-				Getenv:        env.Getenv,
-				Jobs:          o.jobs,
-				Progress:      progressPrinter(env),
-			}
-			if o.resolveImages {
-				copts.ResolveImages = imageResolver(env, o.plainHTTP, registry.DefaultRetryOptions.MaxTime)
+			copts, err := o.compileFlags.options(env, o.plainHTTP, registry.DefaultRetryOptions.MaxTime)
+			if err != nil {
+				return err
 			}
 			res, err := compiler.Compile(c.Context(), args[0], copts)
 			if err != nil {
@@ -95,8 +71,8 @@ what the tags name when it is built.`,
 			out := o.out
 			if out == "" {
 				out = filepath.Join("build", res.Stack.Name)
-				if o.env != "" {
-					out += "-" + o.env
+				if o.environment != "" {
+					out += "-" + o.environment
 				}
 			}
 			// Interrupted once the build is done: write nothing either.
@@ -135,16 +111,10 @@ what the tags name when it is built.`,
 			return err
 		},
 	}
-	c.Flags().StringVarP(&o.out, "out", "o", "", "output OCI layout directory (default build/<stack-name>[-<env>])")
-	c.Flags().StringVar(&o.env, "env", "", "build for this environment of the stack (its overlay is unified into the stack)")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
-	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once (default: the number of CPUs)")
-	o.register(c.Flags())
+	registerDestination(c.Flags(), &o.out, &o.output, "the OCI layout directory to write (default build/<stack-name>[-<env>])")
+	o.compileFlags.register(c.Flags())
+	o.chartFlags.register(c.Flags())
 	c.Flags().Lookup("plain-http").Usage = "talk plain HTTP to chart registries, and to image registries with --resolve-images (local test registries only)"
-	c.Flags().BoolVar(&o.resolveImages, "resolve-images", false, "record each image in bundle.json pinned to the digest its registry gives for its tag (repo:tag@sha256:...)")
-	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "resolve remote charts galley.lock lacks or has stale entries for, and update it, instead of failing")
-	c.Flags().BoolVar(&o.offline, "offline", false, "never use the network: every remote chart must be vendored or in the chart cache")
-	c.Flags().BoolVar(&o.noCache, "no-cache", false, "render every chart, ignoring and not filling the render cache ($GALLEY_CACHE_DIR, default in the user cache directory)")
 	return c
 }
 

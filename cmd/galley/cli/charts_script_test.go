@@ -3,7 +3,6 @@ package cli_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/galley-dev/galley/internal/golden"
 	"github.com/galley-dev/galley/internal/testregistry"
 	"github.com/galley-dev/galley/internal/testtools"
 )
@@ -18,12 +18,12 @@ import (
 // TestChartScripts runs the remote chart scenarios in testdata/charts:
 // charts pushed with the real helm CLI to a real registry, and a classic
 // repository indexed by `helm repo index` and served over HTTP. Set
-// GALLEY_UPDATE=1 to rewrite expectations.
+// GALLEY_UPDATE=1 (make update) to rewrite expectations.
 func TestChartScripts(t *testing.T) {
 	root := repoRoot(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/charts",
-		UpdateScripts:       os.Getenv("GALLEY_UPDATE") != "",
+		UpdateScripts:       golden.Update(),
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"registry":  testregistry.TestscriptCmd,

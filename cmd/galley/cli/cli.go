@@ -78,6 +78,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	stderr := &lineTracker{w: env.Stderr}
 	env.Stderr = stderr
 	root := newRootCmd(&env)
+	root.PersistentPreRunE = checkDeprecated(&env, args)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
@@ -95,7 +96,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 			fmt.Fprintln(env.Stderr, "galley: "+stack.FormatError(ee.err, env.Cwd))
 		}
 		return ee.code
-	case errors.As(err, &ue) || isCobraUsage(err):
+	case errors.As(err, &ue):
 		fmt.Fprintf(env.Stderr, "galley: %v\nRun '%s --help' for usage.\n", err, commandPath(root, args))
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
@@ -125,9 +126,39 @@ deploy from a registry.`,
 		newSchemaCmd(env),
 		newVersionCmd(env),
 		newKeyCmd(env),
-		newLockCmd(env), newVendorCmd(env),
+		newLockCmd(env), newChartsCmd(env), newDeprecatedVendorCmd(env),
 	)
+	typedUsageErrors(root)
 	return root
+}
+
+// typedUsageErrors makes every command that only groups others refuse an
+// unknown subcommand with a *usageError (exit 2), the way flag errors
+// are (SetFlagErrorFunc), so that the exit code never depends on the text
+// of an error. Without Args, cobra reports an unknown command with a plain
+// error, or prints the help and exits 0.
+func typedUsageErrors(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		typedUsageErrors(sub)
+	}
+	if !c.HasSubCommands() {
+		return
+	}
+	if c.Args == nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+			}
+			return &usageError{errors.New(msg)}
+		}
+	}
+	if c.Run == nil && c.RunE == nil {
+		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	}
 }
 
 func newBundleCmd(env *Env) *cobra.Command {
@@ -190,17 +221,6 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-func isCobraUsage(err error) bool {
-	// cobra reports unknown commands and flags with plain errors.
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func commandPath(root *cobra.Command, args []string) string {

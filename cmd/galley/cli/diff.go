@@ -29,9 +29,9 @@ const (
 
 type diffOptions struct {
 	registryFlags
+	compileFlags
 	output diffOutput
 	color  colorFlag
-	env    string
 	key    string
 }
 
@@ -80,11 +80,11 @@ missing or unreadable bundle, a bad command line).`,
 			return nil
 		},
 	}
-	c.Flags().Var(&o.output, "output", "output format: text, markdown or json")
+	c.Flags().VarP(&o.output, "output", "o", "output format: text, markdown or json")
 	c.Flags().Var(&o.color, "color", "colour the text output: auto (on a terminal, unless NO_COLOR is set), always or never")
-	c.Flags().StringVar(&o.env, "env", "", "build the stack directories for this environment")
 	c.Flags().StringVar(&o.key, "key", "", "refuse a registry side unless signed by this cosign public key file or KMS URI")
 	o.registryFlags.register(c.Flags())
+	o.compileFlags.register(c.Flags())
 	return c
 }
 
@@ -106,7 +106,7 @@ func checkDiffFlags(o *diffOptions, args []string) error {
 	if o.key != "" && refs == 0 {
 		return &usageError{errors.New("--key verifies registry references (oci://...), and neither side is one")}
 	}
-	if o.env != "" && stacks == 0 {
+	if o.environment != "" && stacks == 0 {
 		return &usageError{errors.New("--env builds stack directories, and neither side is one")}
 	}
 	return nil
@@ -174,14 +174,13 @@ func (l *sideLoader) load(ctx context.Context, arg string) (*bundles.Tree, error
 	case isDir(arg):
 		// The same chart lock, chart cache and render cache as build, so a
 		// stack side gives the bundle build would.
-		cacheDir, _ := compiler.DefaultCacheDir(env.Getenv)
-		res, err := compiler.Compile(ctx, arg, compiler.Options{
-			Charts:        chartOptions(env, false),
-			CacheDir:      cacheDir,
-			GalleyVersion: Version(),
-			Environment:   l.o.env,
-			Getenv:        env.Getenv,
-		})
+		copts, err := l.o.compileFlags.options(env, l.o.plainHTTP, l.o.timeout)
+		if err != nil {
+			return nil, err
+		}
+		// The diff is the output: no progress lines between its hunks.
+		copts.Progress = nil
+		res, err := compiler.Compile(ctx, arg, copts)
 		if err != nil {
 			return nil, err
 		}

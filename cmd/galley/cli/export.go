@@ -36,7 +36,7 @@ type exportResult struct {
 func newExportCmd(env *Env) *cobra.Command {
 	o := &exportOptions{output: "text"}
 	c := &cobra.Command{
-		Use:   "export oci://<registry>/<repo>:<tag>|@<digest> -o <file.tar>",
+		Use:   "export oci://<registry>/<repo>:<tag>|@<digest> -d <file.tar>",
 		Short: "Write a bundle, its signatures and its images to one file for an air-gapped install",
 		Long: `export writes the bundle, its cosign signatures (the sha256-<hex>.sig
 manifest) and OCI referrers, and with --with-images every container image its
@@ -61,7 +61,7 @@ Docker config. The bundle digest is printed on stdout.`,
 				return err
 			}
 			if o.out == "" {
-				return &usageError{errors.New("-o <file.tar> is required")}
+				return &usageError{errors.New("--destination <file.tar> is required")}
 			}
 			var opts airgap.ExportOptions
 			opts.WithImages = o.withImages
@@ -112,10 +112,9 @@ Docker config. The bundle digest is printed on stdout.`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
-	c.Flags().StringVarP(&o.out, "out", "o", "", "the file to write (a tar of an OCI image layout)")
 	c.Flags().BoolVar(&o.withImages, "with-images", false, "add every container image the bundle's bundle.json lists")
 	c.Flags().StringSliceVar(&o.platforms, "platform", nil, "keep only these platforms of multi-arch images (os/arch[/variant], comma-separated or repeated)")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerDestination(c.Flags(), &o.out, &o.output, "the file to write (a tar of an OCI image layout)")
 	return c
 }
 

@@ -73,7 +73,7 @@ job.`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

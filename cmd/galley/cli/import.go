@@ -18,6 +18,7 @@ type importOptions struct {
 	key         string
 	signKey     string
 	concurrency int
+	force       bool
 	output      outputFlag
 }
 
@@ -69,6 +70,10 @@ cosign private key file or KMS URI; password from GALLEY_KEY_PASSWORD or
 COSIGN_PASSWORD) signs it. Flux's verify Secret must then hold the matching
 public key.
 
+As with push, a version tag of the relocated bundle that already names
+other content is refused, naming both digests, before anything is pushed;
+--force moves it. Importing the same file again changes nothing.
+
 The relocated bundle's digest is printed on stdout.`,
 		Args: exactArgs(1, "an export file"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -82,6 +87,7 @@ The relocated bundle's digest is printed on stdout.`,
 			}
 			var opts airgap.ImportOptions
 			opts.Concurrency = o.concurrency
+			opts.Force = o.force
 			if o.key != "" {
 				if opts.Verifier, err = sign.LoadVerifier(ctx, o.key); err != nil {
 					return err
@@ -100,7 +106,7 @@ The relocated bundle's digest is printed on stdout.`,
 			res, err := client.Import(ctx, args[0], to, opts)
 			done()
 			if err != nil {
-				return err
+				return forceHint(err)
 			}
 			r := importResult{
 				Digest:       res.Relocated.Digest.String(),
@@ -139,8 +145,10 @@ The relocated bundle's digest is printed on stdout.`,
 	c.Flags().StringVar(&o.to, "to", "", "the private registry and repository prefix: oci://<registry>/<prefix> (required)")
 	c.Flags().StringVar(&o.key, "key", "", "refuse the file unless the bundle is signed by this cosign public key file or KMS URI")
 	c.Flags().StringVar(&o.signKey, "sign-key", "", "sign the relocated bundle with this cosign private key file or KMS URI")
-	c.Flags().IntVar(&o.concurrency, "jobs", 0, "blobs uploaded at once (default 3)")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	c.Flags().IntVar(&o.concurrency, "concurrency", 0, "blobs uploaded at once (default 3)")
+	deprecate(c.Flags(), "jobs", "concurrency")
+	c.Flags().BoolVar(&o.force, "force", false, "move a version tag of the relocated bundle that already names other content")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

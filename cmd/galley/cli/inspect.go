@@ -169,7 +169,7 @@ written.
 	}
 	o.registryFlags.register(c.Flags())
 	o.limitFlags.register(c.Flags())
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	c.Flags().BoolVar(&o.externalRefs, "external-refs", false, "list the image references and Argo CD/Flux sources that point outside the bundle's registry (or --allowed-registry), and exit 1 if there is any")
 	c.Flags().StringSliceVar(&o.allowed, "allowed-registry", nil, "with --external-refs: the registries (host[:port]) references may point at (default: the registry the bundle is read from)")
 	return c

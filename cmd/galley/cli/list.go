@@ -81,7 +81,7 @@ valid: use bundle verify). Signature tags are not listed.`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

@@ -147,7 +147,7 @@ host, for registries and HTTP repositories alike (docker login <host>).`,
 		},
 	}
 	o.register(c.Flags())
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

@@ -125,7 +125,7 @@ is sent to both. The digest is printed on stdout.`,
 	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the copy (repeatable), e.g. stable")
 	c.Flags().StringVar(&o.key, "key", "", "refuse to copy unless the source is signed by this cosign public key file or KMS URI")
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag at the destination that already names other content")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	return c
 }
 

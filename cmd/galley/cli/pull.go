@@ -33,7 +33,7 @@ type pullResult struct {
 func newPullCmd(env *Env) *cobra.Command {
 	o := &pullOptions{output: "text"}
 	c := &cobra.Command{
-		Use:   "pull oci://<registry>/<repo>:<tag>|@<digest> -o <dir>",
+		Use:   "pull oci://<registry>/<repo>:<tag>|@<digest> -d <dir>",
 		Short: "Download a bundle and unpack its files",
 		Long: `pull downloads a bundle, checks every digest and size and that it is a
 galley bundle, and unpacks its files into <dir>: regular files and
@@ -55,7 +55,7 @@ refused before anything is unpacked.
 				return err
 			}
 			if o.out == "" {
-				return &usageError{errors.New("-o <dir> is required")}
+				return &usageError{errors.New("--destination <dir> is required")}
 			}
 			if err := checkEmptyDir(o.out); err != nil {
 				return err
@@ -104,9 +104,8 @@ refused before anything is unpacked.
 	}
 	o.registryFlags.register(c.Flags())
 	o.limitFlags.register(c.Flags())
-	c.Flags().StringVarP(&o.out, "out", "o", "", "directory to unpack into (must not exist or be empty)")
 	c.Flags().StringVar(&o.key, "key", "", "refuse the bundle unless signed by this cosign public key file or KMS URI")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerDestination(c.Flags(), &o.out, &o.output, "the directory to unpack into (must not exist or be empty)")
 	return c
 }
 

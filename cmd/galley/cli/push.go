@@ -13,22 +13,16 @@ import (
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler"
-	"github.com/galley-dev/galley/compiler/charts"
 	"github.com/galley-dev/galley/registry"
 )
 
 type pushOptions struct {
 	registryFlags
+	compileFlags
 	tags   []string
 	key    string
 	output outputFlag
-	jobs   int
-	env    string
 	force  bool
-	// updateLock resolves charts galley.lock lacks when building a stack.
-	updateLock bool
-	// resolveImages pins bundle.json's images when building a stack.
-	resolveImages bool
 }
 
 // pushResult is `bundle push --output json`.
@@ -107,16 +101,14 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 			}
 
-			chartOpts := chartOptions(env, o.plainHTTP)
-			chartOpts.UpdateLock = o.updateLock
-			var resolve func(context.Context, []string) (map[string]string, error)
-			if o.resolveImages {
-				if isLayoutDir(args[0]) {
-					return &usageError{fmt.Errorf("--resolve-images: %s is a bundle already built; it applies when building a stack directory", args[0])}
-				}
-				resolve = imageResolver(env, o.plainHTTP, o.timeout)
+			if o.resolveImages && isLayoutDir(args[0]) {
+				return &usageError{fmt.Errorf("--resolve-images: %s is a bundle already built; it applies when building a stack directory", args[0])}
 			}
-			b, err := loadBundle(c, env, args[0], o.env, o.jobs, chartOpts, resolve)
+			copts, err := o.compileFlags.options(env, o.plainHTTP, o.timeout)
+			if err != nil {
+				return err
+			}
+			b, err := loadBundle(ctx, args[0], copts)
 			if err != nil {
 				return err
 			}
@@ -130,42 +122,24 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 			}
 
-			if !o.force {
-				if err := client.CheckVersions(ctx, ref, b.Digest(), o.tags...); err != nil {
-					return forceHint(err)
-				}
-			}
-
-			var sig sign.Signature
-			if signer != nil {
-				payload, err := sign.Payload(ref.Repo(), b.Digest())
-				if err != nil {
-					return err
-				}
-				if sig, err = sign.SignPayload(ctx, signer, payload); err != nil {
-					return fmt.Errorf("signing with %s: %w", o.key, err)
-				}
-			}
-
-			res, err := client.Push(ctx, b, ref, o.tags...)
-			if err != nil {
-				return err
+			res, err := client.Publish(ctx, b, ref, registry.PublishOptions{Tags: o.tags, Signer: signer, Force: o.force})
+			if res == nil {
+				return forceHint(err)
 			}
 			r := pushResult{
-				Digest:    res.Digest.String(),
-				Reference: res.Reference.String(),
-				Pushed:    res.BlobsPushed,
-				Skipped:   res.BlobsSkipped,
-				Bytes:     res.BytesPushed,
-				Manifest:  res.ManifestPushed,
+				Digest:       res.Digest.String(),
+				Reference:    res.Reference.String(),
+				Pushed:       res.BlobsPushed,
+				Skipped:      res.BlobsSkipped,
+				Bytes:        res.BytesPushed,
+				Manifest:     res.ManifestPushed,
+				Signed:       res.SignatureTag != "",
+				SignatureTag: res.SignatureTag,
 			}
 			r.Tags, r.TagUpdates = tagUpdates(res.Tags)
-			if signer != nil {
-				sres, err := client.PushSignature(ctx, ref, b.Digest(), sig, signer)
-				if err != nil {
-					return fmt.Errorf("bundle pushed as %s, but not signed: %w", r.Reference, err)
-				}
-				r.Signed, r.SignatureTag = true, sres.Tag
+			if err != nil {
+				// Pushed, but the signature did not go up.
+				return err
 			}
 
 			if o.output == "json" {
@@ -180,12 +154,9 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the bundle (repeatable), e.g. latest")
 	c.Flags().StringVar(&o.key, "key", "", "sign with this cosign private key file or KMS URI")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
-	c.Flags().IntVar(&o.jobs, "jobs", 0, "apps rendered at once when building (default: the number of CPUs)")
-	c.Flags().StringVar(&o.env, "env", "", "build the stack directory for this environment")
+	registerOutput(c.Flags(), &o.output)
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag that already names other content")
-	c.Flags().BoolVar(&o.resolveImages, "resolve-images", false, "when building a stack, record each image in bundle.json pinned to the digest its registry gives (see bundle build --help)")
-	c.Flags().BoolVar(&o.updateLock, "update-lock", false, "when building a stack, resolve remote charts galley.lock lacks or has stale entries for, and update it")
+	o.compileFlags.register(c.Flags())
 	return c
 }
 
@@ -198,9 +169,9 @@ func forceHint(err error) error {
 }
 
 // loadBundle reads an OCI layout directory, or compiles a stack directory
-// for environment environ ("" for none).
-// resolve, when set, pins the images of bundle.json (--resolve-images).
-func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chartOpts charts.Options, resolve func(context.Context, []string) (map[string]string, error)) (*bundles.Bundle, error) {
+// with copts (whose Environment a layout may only confirm).
+func loadBundle(ctx context.Context, dir string, copts compiler.Options) (*bundles.Bundle, error) {
+	environ := copts.Environment
 	if isLayoutDir(dir) {
 		b, err := bundles.ReadLayout(dir, "")
 		if err != nil {
@@ -225,17 +196,7 @@ func loadBundle(c *cobra.Command, env *Env, dir, environ string, jobs int, chart
 	}
 	// The render cache build uses: pushing a stack just built renders
 	// nothing again.
-	cacheDir, _ := compiler.DefaultCacheDir(env.Getenv)
-	res, err := compiler.Compile(c.Context(), dir, compiler.Options{
-		Charts:        chartOpts,
-		CacheDir:      cacheDir,
-		GalleyVersion: Version(),
-		Environment:   environ,
-		Getenv:        env.Getenv,
-		Jobs:          jobs,
-		Progress:      progressPrinter(env),
-		ResolveImages: resolve,
-	})
+	res, err := compiler.Compile(ctx, dir, copts)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/galley-dev/galley/internal/faultproxy"
 	"github.com/galley-dev/galley/internal/testregistry"
 	"github.com/galley-dev/galley/registry"
+	"github.com/galley-dev/galley/registry/airgap"
 )
 
 // The safety rules, through the command line as CI runs it: secrets never
@@ -174,9 +175,10 @@ func safetyEntries(t *testing.T, dir string) []string {
 }
 
 // TestSecretsNeverPrinted runs failing authenticated pushes, one of them
-// signed, against a registry behind a proxy that answers 5xx quoting the
-// request's headers, goes away mid-push, or is given a wrong password,
-// and looks for every form of the password and the key in all output.
+// signed, and air-gap exports and imports, against a registry behind a
+// proxy that answers 5xx quoting the request's headers, goes away
+// mid-push, or is given a wrong password, and looks for every form of the
+// password and the key in all output.
 func TestSecretsNeverPrinted(t *testing.T) {
 	const (
 		user    = "ci-bot"
@@ -185,6 +187,17 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	)
 	r := testregistry.Start(t, testregistry.WithAuth(user, pass))
 	layout := safetyLayout(t, safetyBundle(t, "1.0.0", 1, 8<<10))
+	// What export reads and import loads: a bundle with a bundle.json,
+	// already in the registry, and its export file.
+	published := safetyIndexedBundle(t)
+	authOpts := registry.Options{PlainHTTP: true, Username: user, Password: pass}
+	if _, err := registry.New(authOpts).Push(t.Context(), published, registry.Reference{Registry: r.Host(), Repository: "shop", Tag: "2.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	exportFile := filepath.Join(t.TempDir(), "shop.tar")
+	if _, err := airgap.New(authOpts).Export(t.Context(), registry.Reference{Registry: r.Host(), Repository: "shop", Tag: "2.0.0"}, exportFile, airgap.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	keyDir := t.TempDir()
 	keyEnv := map[string]string{"GALLEY_KEY_PASSWORD": keyPass}
 	if code, _, stderr := (safetyRun{env: keyEnv}).run(t, "key", "generate", "--output-key-prefix", filepath.Join(keyDir, "cosign")); code != 0 {
@@ -223,6 +236,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
+		cmd    string // "push" (the default), "export" or "import"
 		rule   faultproxy.Rule
 		stdin  string
 		env    map[string]string
@@ -234,10 +248,23 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{name: "registry gone mid-push", rule: downMidPush, stdin: pass, stderr: []string{"connection refused"}},
 		{name: "signed, 5xx quoting the request", rule: echo500, stdin: pass, env: keyEnv, key: true, stderr: []string{"HTTP 500", "Authorization: Basic ***"}},
 		{name: "wrong key password", stdin: pass, env: map[string]string{"GALLEY_KEY_PASSWORD": "wrong-" + keyPass}, key: true, stderr: []string{"cosign.key"}},
+		{name: "export, wrong password", cmd: "export", stdin: "wrong-" + pass + "\n", stderr: []string{"rejected the credentials"}},
+		{name: "export, 5xx quoting the request", cmd: "export", rule: echo500, stdin: pass, stderr: []string{"HTTP 500", "gave up", "Authorization: Basic ***"}},
+		{name: "import, wrong password", cmd: "import", stdin: "wrong-" + pass + "\n", stderr: []string{"rejected the credentials"}},
+		{name: "import, 5xx quoting the request", cmd: "import", rule: echo500, stdin: pass, stderr: []string{"HTTP 500", "gave up", "Authorization: Basic ***"}},
+		{name: "import, registry gone mid-push", cmd: "import", rule: downMidPush, stdin: pass, stderr: []string{"connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			seen.Store(0)
 			p := faultproxy.Start(t, r.Host(), tc.rule)
-			args := []string{"bundle", "push", "--plain-http", "--timeout", "1s", "--username", user, "--password-stdin", layout, "oci://" + p.Host() + "/shop:1.0.0", "--tag", "latest"}
+			login := []string{"--plain-http", "--timeout", "1s", "--username", user, "--password-stdin"}
+			args := append([]string{"bundle", "push"}, append(login, layout, "oci://"+p.Host()+"/shop:1.0.0", "--tag", "latest")...)
+			switch tc.cmd {
+			case "export":
+				args = append([]string{"bundle", "export"}, append(login, "oci://"+p.Host()+"/shop:2.0.0", "-d", filepath.Join(t.TempDir(), "out.tar"))...)
+			case "import":
+				args = append([]string{"bundle", "import"}, append(login, exportFile, "--to", "oci://"+p.Host()+"/mirror")...)
+			}
 			if tc.key {
 				args = append(args, "--key", filepath.Join(keyDir, "cosign.key"))
 			}
@@ -270,6 +297,26 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// safetyIndexedBundle is a small bundle with the bundle.json import reads.
+func safetyIndexedBundle(t *testing.T) *bundles.Bundle {
+	t.Helper()
+	tree := bundles.NewTree()
+	index, err := json.Marshal(bundles.Index{SchemaVersion: bundles.IndexSchemaVersion, Galley: "test", Stack: bundles.IndexStack{Name: "shop", Version: "2.0.0"}, Apps: []bundles.IndexApp{}, Images: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{bundles.IndexPath: index, "apps/web/deployment.yaml": []byte("kind: Deployment\n")} {
+		if err := tree.Add(name, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := bundles.Pack(tree, bundles.Metadata{Name: "shop", Version: "2.0.0", Created: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func safetyLastLine(s string) string {
@@ -305,20 +352,20 @@ func TestInterruptKeepsPreviousState(t *testing.T) {
 		out := filepath.Join(dir, "out")
 		// The previous layout differs from what the build makes.
 		old := safetyRun{env: map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}}
-		if code, _, stderr := old.run(t, "bundle", "build", "--no-cache", stack, "-o", out); code != 0 {
+		if code, _, stderr := old.run(t, "bundle", "build", "--no-cache", stack, "-d", out); code != 0 {
 			t.Fatalf("first build: %s", stderr)
 		}
 		before := safetyTree(t, out)
 
 		cancelled, cancel := context.WithCancel(t.Context())
 		cancel()
-		if code, _, stderr := (safetyRun{ctx: cancelled}).run(t, "bundle", "build", "--no-cache", stack, "-o", out); code != cli.ExitError || !strings.Contains(stderr, "galley: interrupted") {
+		if code, _, stderr := (safetyRun{ctx: cancelled}).run(t, "bundle", "build", "--no-cache", stack, "-d", out); code != cli.ExitError || !strings.Contains(stderr, "galley: interrupted") {
 			t.Errorf("build with Ctrl-C pressed before: exit %d, %s", code, stderr)
 		}
 		for n := 1; ; n++ {
 			ctx, cancel := context.WithCancel(t.Context())
 			w := &safetyCancelOnWrite{n: n, cancel: cancel}
-			code, _, stderr := (safetyRun{ctx: ctx, interactive: true, stderr: w}).run(t, "bundle", "build", "--no-cache", stack, "-o", out)
+			code, _, stderr := (safetyRun{ctx: ctx, interactive: true, stderr: w}).run(t, "bundle", "build", "--no-cache", stack, "-d", out)
 			cancel()
 			if w.writes < n {
 				// Nothing left to interrupt: the build ran to the end.
@@ -402,7 +449,7 @@ func TestInterruptKeepsPreviousState(t *testing.T) {
 		}
 		p := faultproxy.Start(t, r.Host(), nil)
 		pull := func(ctx context.Context, out string) (int, string) {
-			code, _, stderr := (safetyRun{ctx: ctx}).run(t, "bundle", "pull", "--plain-http", "oci://"+p.Host()+"/shop:1.0.0", "-o", out)
+			code, _, stderr := (safetyRun{ctx: ctx}).run(t, "bundle", "pull", "--plain-http", "oci://"+p.Host()+"/shop:1.0.0", "-d", out)
 			return code, stderr
 		}
 		check := func(what string, code int, stderr, parent string, want []string) {
@@ -570,7 +617,7 @@ func TestLimitFlags(t *testing.T) {
 			parent := t.TempDir()
 			out := filepath.Join(parent, "out")
 			p.TakeLog()
-			args := append([]string{"bundle", "pull", "--plain-http", src, "-o", out}, tc.args...)
+			args := append([]string{"bundle", "pull", "--plain-http", src, "-d", out}, tc.args...)
 			code, _, stderr := (safetyRun{}).run(t, args...)
 			if code != tc.code || !strings.Contains(stderr, tc.msg) {
 				t.Fatalf("exit %d, want %d; stderr %q, want %q", code, tc.code, stderr, tc.msg)
@@ -649,7 +696,7 @@ func TestPullFailureLeavesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := faultproxy.Start(t, r.Host(), faultproxy.Match(layer, -1, tc.fault))
 			parent := t.TempDir()
-			code, _, stderr := (safetyRun{}).run(t, "bundle", "pull", "--plain-http", "--timeout", "5s", "oci://"+p.Host()+"/shop:1.0.0", "-o", filepath.Join(parent, "out"))
+			code, _, stderr := (safetyRun{}).run(t, "bundle", "pull", "--plain-http", "--timeout", "5s", "oci://"+p.Host()+"/shop:1.0.0", "-d", filepath.Join(parent, "out"))
 			if code != cli.ExitError || !strings.Contains(stderr, tc.msg) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, cli.ExitError, tc.msg)
 			}

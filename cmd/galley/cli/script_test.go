@@ -8,6 +8,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/galley-dev/galley/cmd/galley/cli"
+	"github.com/galley-dev/galley/internal/golden"
 	"github.com/galley-dev/galley/internal/testregistry"
 	"github.com/galley-dev/galley/internal/testtools"
 )
@@ -19,12 +20,12 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs the end-to-end CLI scenarios in testdata/script. Set
-// GALLEY_UPDATE=1 (or -update) to rewrite the expected outputs in place.
+// GALLEY_UPDATE=1 (make update) to rewrite the expected outputs in place.
 func TestScript(t *testing.T) {
 	root := repoRoot(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
-		UpdateScripts:       os.Getenv("GALLEY_UPDATE") != "",
+		UpdateScripts:       golden.Update(),
 		RequireExplicitExec: true,
 		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"registry": testregistry.TestscriptCmd},
 		Setup: func(env *testscript.Env) error {

@@ -102,7 +102,7 @@ charts, images and Terraform modules with their digests).`,
 	}
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringVar(&o.key, "key", "", "cosign public key file or KMS URI (required)")
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	c.Flags().BoolVar(&o.provenance, "provenance", false, "also verify the attached SLSA provenance and print it")
 	return c
 }

@@ -58,7 +58,7 @@ with the file, line and column of the CUE that causes it.`,
 			return nil
 		},
 	}
-	c.Flags().Var(&o.output, "output", "output format: text or json")
+	registerOutput(c.Flags(), &o.output)
 	c.Flags().StringVar(&o.env, "env", "", "check only this environment (default: the stack and each of its environments)")
 	return c
 }
