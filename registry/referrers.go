@@ -47,6 +47,9 @@ type BundleSignResult struct {
 	// ReferrersTag is the referrers tag schema fallback ("sha256-<hex>"),
 	// updated when the registry has no referrers API; "" when it has one.
 	ReferrersTag string
+	// AlreadySigned: a bundle verified by the same key over the same
+	// statement was attached already, so nothing was pushed.
+	AlreadySigned bool
 }
 
 // SignBundle signs the manifest d in ref's repository with s in the Sigstore

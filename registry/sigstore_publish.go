@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -15,6 +17,7 @@ import (
 type signedBundle struct {
 	bundle        []byte
 	predicateType string
+	statement     []byte
 }
 
 // signBundles signs, without sending anything, the Sigstore bundles a
@@ -44,15 +47,29 @@ func signBundles(ctx context.Context, s signature.SignerVerifier, d digest.Diges
 			}
 			return nil, fmt.Errorf("attestation %d: %w", i+1, err)
 		}
-		out = append(out, signedBundle{bundle: b, predicateType: vb.PredicateType})
+		out = append(out, signedBundle{bundle: b, predicateType: vb.PredicateType, statement: vb.Statement})
 	}
 	return out, nil
 }
 
-// pushBundles attaches bs to d as referrers, in order.
-func (c *Client) pushBundles(ctx context.Context, ref Reference, d digest.Digest, bs []signedBundle) ([]BundleSignResult, error) {
+// pushBundles attaches bs to d as referrers, in order, leaving out those
+// whose statement a bundle already attached and verified by v holds: as
+// cosign does for .sig signatures, publishing again adds nothing (an ECDSA
+// signature differs every time, so comparing bytes would not do).
+func (c *Client) pushBundles(ctx context.Context, ref Reference, d digest.Digest, v signature.Verifier, bs []signedBundle) ([]BundleSignResult, error) {
+	existing, err := c.SigstoreBundles(ctx, ref, d)
+	if err != nil {
+		return nil, err
+	}
 	var out []BundleSignResult
 	for _, b := range bs {
+		if i := slices.IndexFunc(existing, func(e SigstoreBundle) bool {
+			vb, err := sign.VerifyBundle(ctx, v, e.Bundle, d, b.predicateType)
+			return err == nil && bytes.Equal(vb.Statement, b.statement)
+		}); i >= 0 {
+			out = append(out, BundleSignResult{Digest: d, Referrer: existing[i].Referrer, PredicateType: b.predicateType, AlreadySigned: true})
+			continue
+		}
 		r, err := c.PushSigstoreBundle(ctx, ref, d, b.bundle, b.predicateType)
 		if err != nil {
 			return out, err
