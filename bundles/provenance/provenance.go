@@ -95,9 +95,14 @@ func Build(b *bundles.Bundle, o Options) (*Provenance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provenance: %w", err)
 	}
-	idx, err := bundles.ReadIndex(tree)
-	if err != nil {
-		return nil, fmt.Errorf("provenance: %w", err)
+	// A bundle packed by other means than galley's compiler has no
+	// bundle.json: its provenance then records what the annotations say
+	// and no dependencies. A bundle.json that does not read is an error.
+	idx := &bundles.Index{}
+	if _, ok := tree.Get(bundles.IndexPath); ok {
+		if idx, err = bundles.ReadIndex(tree); err != nil {
+			return nil, fmt.Errorf("provenance: %w", err)
+		}
 	}
 	a := m.Annotations
 	p := &Provenance{
