@@ -53,9 +53,11 @@ type CopyResult struct {
 	// ManifestCopied is false when the destination had the manifest.
 	ManifestCopied bool
 	Tags           []TagUpdate
-	// Verified is the source signature CopyOptions.Verifier accepted; nil
-	// without a Verifier.
-	Verified *sign.VerifiedSignature
+	// Verified (a .sig signature) or VerifiedBundle (a Sigstore bundle) is
+	// the source signature CopyOptions.Verifier accepted; both nil without
+	// a Verifier.
+	Verified       *sign.VerifiedSignature
+	VerifiedBundle *VerifiedBundle
 	// SignatureTag is the cosign signature tag at the destination, ""
 	// when the source has no signature.
 	SignatureTag string
@@ -132,24 +134,18 @@ func (c *Client) copy(ctx context.Context, src, dst Reference, o CopyOptions) (*
 
 	// The signatures are read once: the ones verified are the ones copied.
 	sigs, err := c.fetchSignatures(ctx, srcRepo, src, d)
-	switch {
-	case errors.Is(err, ErrNotSigned) && o.Verifier == nil:
-		sigs = nil
-	case errors.Is(err, ErrNotSigned):
-		if n := c.sigstoreBundles(ctx, srcRepo, mdesc); n > 0 {
-			return nil, &cleanError{fmt.Sprintf("%s; it has %d Sigstore bundle referrer(s), cosign v3's newer format, which galley does not verify: sign with cosign sign --new-bundle-format=false, or with galley", err.Error(), n), ErrNotSigned, err}
-		}
-		return nil, err
-	case err != nil:
+	if errors.Is(err, ErrNotSigned) {
+		sigs, err = nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	if o.Verifier != nil {
-		fetch := func(l ocispec.Descriptor) ([]byte, error) {
-			return c.fetchBlob(ctx, srcRepo, src, "signature payload", l, maxPayloadSize)
-		}
-		if res.Verified, err = sign.Verify(ctx, o.Verifier, sigs.Manifest, fetch, d); err != nil {
+		vr, err := c.verifySigned(ctx, srcRepo, src, mdesc, sigs, o.Verifier)
+		if err != nil {
 			return nil, err
 		}
+		res.Verified, res.VerifiedBundle = vr.Signature, vr.Bundle
 	}
 	if !o.Force {
 		for _, tag := range versionTags(tags) {

@@ -33,8 +33,9 @@ type Version struct {
 	// Bundle is false when the tag names something other than a galley
 	// bundle; Created is then empty.
 	Bundle bool
-	// Signed is true when the repository has a cosign signature tag for
-	// Digest. It says nothing about who signed: use Verify for that.
+	// Signed is true when the repository has a cosign signature tag or a
+	// Sigstore bundle signature referrer for Digest. It says nothing about
+	// who signed: use Verify for that.
 	Signed bool
 }
 
@@ -102,10 +103,11 @@ func (c *Client) listVersions(ctx context.Context, ref Reference) ([]Version, er
 			if err != nil {
 				return err
 			}
+			signed := sigTags[sign.SignatureTag(desc.Digest)] || c.hasSignatureBundle(gctx, repo, desc)
 			mu.Lock()
 			defer mu.Unlock()
 			e.v.Digest = desc.Digest
-			e.v.Signed = sigTags[sign.SignatureTag(desc.Digest)]
+			e.v.Signed = signed
 			if _, err := bundles.Validate(manifest); err == nil {
 				var m ocispec.Manifest
 				if json.Unmarshal(manifest, &m) == nil {

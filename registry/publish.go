@@ -16,9 +16,17 @@ type PublishOptions struct {
 	// Tags are more tags to point at the bundle (e.g. latest), besides
 	// the reference's own.
 	Tags []string
-	// Signer, when set, signs the bundle in cosign's format before
-	// anything is sent; the signature is pushed after the tags.
+	// Signer, when set, signs the bundle before anything is sent; the
+	// signature is pushed after the tags, in SignatureFormat.
 	Signer signature.SignerVerifier
+	// SignatureFormat is FormatSigstoreBundle (the default: a Sigstore
+	// bundle referrer, as cosign v3 signs, read by Flux 2.8+) or
+	// FormatCosignSig (the sha256-<hex>.sig tag every Flux reads).
+	SignatureFormat string
+	// Attestations are in-toto statements about the bundle (each must
+	// name its digest), signed with Signer like the signature and
+	// attached as Sigstore bundle referrers after it: the provenance.
+	Attestations [][]byte
 	// Force lets a version tag that already names other content move.
 	// Without it Publish fails with a *VersionExistsError, before it
 	// sends anything, and again if another push took the version while
@@ -29,8 +37,14 @@ type PublishOptions struct {
 // PublishResult says what Publish did.
 type PublishResult struct {
 	PushResult
-	// SignatureTag is the cosign signature tag, "" when not signed.
+	// SignatureTag is the cosign signature tag, "" when not signed in
+	// that format.
 	SignatureTag string
+	// SignatureFormat is the format of the signature, "" when not signed.
+	SignatureFormat string
+	// Referrers are the Sigstore bundles attached: the signature in the
+	// bundle format first, then the attestations.
+	Referrers []BundleSignResult
 }
 
 // Publication is a publish that passed its checks and is signed, and has
@@ -45,6 +59,8 @@ type Publication struct {
 	o      PublishOptions
 	signed bool
 	sig    sign.Signature
+	// bundles are signed before the push and attached after it.
+	bundles []signedBundle
 }
 
 // Publish is how a bundle is released, whatever the command: the version
@@ -81,12 +97,27 @@ func (c *Client) Prepare(ctx context.Context, b *bundles.Bundle, ref Reference, 
 		}
 	}
 	p := &Publication{c: c, b: b, ref: ref, o: o}
+	switch o.SignatureFormat {
+	case "", FormatSigstoreBundle, FormatCosignSig:
+	default:
+		return nil, c.fail("sign", ref, fmt.Errorf("signature format %q: want %s or %s", o.SignatureFormat, FormatSigstoreBundle, FormatCosignSig))
+	}
+	if o.Signer == nil && len(o.Attestations) > 0 {
+		return nil, c.fail("sign", ref, fmt.Errorf("attestations need a key to sign them"))
+	}
 	if o.Signer != nil {
-		payload, err := sign.Payload(ref.Repo(), b.Digest())
-		if err != nil {
-			return nil, c.fail("sign", ref.WithDigest(b.Digest()), err)
+		legacy := o.SignatureFormat == FormatCosignSig
+		if legacy {
+			payload, err := sign.Payload(ref.Repo(), b.Digest())
+			if err != nil {
+				return nil, c.fail("sign", ref.WithDigest(b.Digest()), err)
+			}
+			if p.sig, err = sign.SignPayload(ctx, o.Signer, payload); err != nil {
+				return nil, c.fail("sign", ref.WithDigest(b.Digest()), fmt.Errorf("signing: %w", err))
+			}
 		}
-		if p.sig, err = sign.SignPayload(ctx, o.Signer, payload); err != nil {
+		var err error
+		if p.bundles, err = signBundles(ctx, o.Signer, b.Digest(), !legacy, o.Attestations); err != nil {
 			return nil, c.fail("sign", ref.WithDigest(b.Digest()), fmt.Errorf("signing: %w", err))
 		}
 		p.signed = true
@@ -104,12 +135,28 @@ func (p *Publication) Push(ctx context.Context) (*PublishResult, error) {
 		return nil, c.fail("push", p.ref, err)
 	}
 	out := &PublishResult{PushResult: *res}
-	if p.signed {
+	if !p.signed {
+		return out, nil
+	}
+	if p.o.SignatureFormat == FormatCosignSig {
 		sres, err := c.PushSignature(ctx, p.ref, p.b.Digest(), p.sig, p.o.Signer)
 		if err != nil {
 			return out, fmt.Errorf("bundle pushed as %s, but not signed: %w", res.Reference, err)
 		}
 		out.SignatureTag = sres.Tag
+	}
+	out.SignatureFormat = p.o.SignatureFormat
+	if out.SignatureFormat == "" {
+		out.SignatureFormat = FormatSigstoreBundle
+	}
+	refs, err := c.pushBundles(ctx, p.ref, p.b.Digest(), p.o.Signer, p.bundles)
+	out.Referrers = refs
+	if err != nil {
+		what := "signed"
+		if p.o.SignatureFormat == FormatCosignSig || len(refs) > 0 {
+			what = "its attestations attached"
+		}
+		return out, fmt.Errorf("bundle pushed as %s, but not %s: %w", res.Reference, what, err)
 	}
 	return out, nil
 }

@@ -22,7 +22,8 @@ func (failingSigner) SignMessage(io.Reader, ...signature.SignOption) ([]byte, er
 
 var _ signature.SignerVerifier = failingSigner{}
 
-// Publish checks, signs, pushes and pushes the signature last; every
+// Publish checks, signs, pushes and pushes the signature last (here in the
+// legacy .sig format; publish_sigstore_test.go covers the default); every
 // refusal comes before the first write.
 func TestPublish(t *testing.T) {
 	ctx := t.Context()
@@ -32,7 +33,7 @@ func TestPublish(t *testing.T) {
 	b1, b2 := testBundle(t, "1.4.0", 1), testBundle(t, "1.4.0", 2)
 	ref := m.ref(t, "shop:1.4.0")
 
-	res, err := c.Publish(ctx, b1, ref, registry.PublishOptions{Tags: []string{"latest"}, Signer: key})
+	res, err := c.Publish(ctx, b1, ref, registry.PublishOptions{Tags: []string{"latest"}, Signer: key, SignatureFormat: registry.FormatCosignSig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestPublish(t *testing.T) {
 	}
 
 	// Publishing the same bundle again writes nothing.
-	if _, err := c.Publish(ctx, b1, ref, registry.PublishOptions{Tags: []string{"latest"}, Signer: key}); err != nil {
+	if _, err := c.Publish(ctx, b1, ref, registry.PublishOptions{Tags: []string{"latest"}, Signer: key, SignatureFormat: registry.FormatCosignSig}); err != nil {
 		t.Fatal(err)
 	}
 	if w := writes(m.log.take()); len(w) != 0 {

@@ -120,14 +120,20 @@ type Verified struct {
 	// Reference is the verified manifest, pinned by digest: pull this, not
 	// the tag, which may have moved since.
 	Reference Reference
+	// Format is FormatSigstoreBundle or FormatCosignSig: which of Bundle
+	// and Signature is set.
+	Format    string
 	Signature *sign.VerifiedSignature
+	Bundle    *VerifiedBundle
 }
 
-// Verify checks that the manifest ref names (by tag or digest) has a cosign
-// signature that v verifies and whose payload names that exact digest, as
-// `cosign verify --key` does. It fails with ErrNotSigned when there is no
-// signature tag, and with the sign package's errors (sign.ErrSignatureMismatch,
-// sign.ErrDigestMismatch, ...) when no signature holds.
+// Verify checks that the manifest ref names (by tag or digest) is signed
+// with the private half of v over that exact digest, as `cosign verify
+// --key` (v3) and Flux 2.8+ check it: in a Sigstore bundle referrer when it
+// has any, else in the cosign "sha256-<hex>.sig" manifest. It fails with
+// ErrNotSigned when there is neither, and with the sign package's errors
+// (sign.ErrSignatureMismatch, sign.ErrDigestMismatch, ...) when no
+// signature holds.
 func (c *Client) Verify(ctx context.Context, ref Reference, v signature.Verifier) (*Verified, error) {
 	ctx, cancel := c.begin(ctx)
 	defer cancel()
@@ -144,23 +150,7 @@ func (c *Client) verify(ctx context.Context, ref Reference, v signature.Verifier
 	if err != nil {
 		return nil, err
 	}
-	art, err := c.fetchSignatures(ctx, repo, ref, desc.Digest)
-	if errors.Is(err, ErrNotSigned) {
-		if n := c.sigstoreBundles(ctx, repo, desc); n > 0 {
-			return nil, &cleanError{fmt.Sprintf("%s; it has %d Sigstore bundle referrer(s), cosign v3's newer format, which galley does not read: sign with cosign sign --new-bundle-format=false, or with galley", err.Error(), n), ErrNotSigned, err}
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	fetch := func(d ocispec.Descriptor) ([]byte, error) {
-		return c.fetchBlob(ctx, repo, ref, "signature payload", d, maxPayloadSize)
-	}
-	vs, err := sign.Verify(ctx, v, art.Manifest, fetch, desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	return &Verified{Reference: ref.WithDigest(desc.Digest), Signature: vs}, nil
+	return c.verifySigned(ctx, repo, ref, desc, nil, v)
 }
 
 // Signatures returns the number of cosign signatures stored for the manifest
@@ -238,22 +228,6 @@ func (c *Client) fetchSignatures(ctx context.Context, repo *remote.Repository, r
 		ManifestDescriptor: ocispec.Descriptor{MediaType: mediaType, Digest: desc.Digest, Size: desc.Size},
 		Blobs:              map[digest.Digest][]byte{m.Config.Digest: config},
 	}, nil
-}
-
-// sigstoreBundleArtifactType marks a Sigstore bundle attached as a referrer
-// (cosign v3's default signature format).
-const sigstoreBundleArtifactType = "application/vnd.dev.sigstore.bundle.v0.3+json"
-
-// sigstoreBundles counts the Sigstore bundles attached to desc as referrers
-// (API or tag fallback), to explain a missing .sig signature. Errors count
-// as none: this only improves a message.
-func (c *Client) sigstoreBundles(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) int {
-	n := 0
-	_ = repo.Referrers(ctx, desc, sigstoreBundleArtifactType, func(rs []ocispec.Descriptor) error {
-		n += len(rs)
-		return nil
-	})
-	return n
 }
 
 func countLayers(manifest []byte) int {

@@ -317,22 +317,3 @@ func testBundle(t *testing.T, version string) *bundles.Bundle {
 }
 
 var bundlesEpoch, _ = bundles.CreatedTime(func(string) string { return "" })
-
-// cosign v3 signs into a Sigstore bundle referrer unless told otherwise.
-// galley reads only the .sig format, and says so rather than "not signed".
-func TestCosignV3NewFormatIsNamed(t *testing.T) {
-	ctx := t.Context()
-	p := push(t, testBundle(t, "4.0.0"), "shop", "4.0.0")
-	key := galleyKeyPair(t, "galley")
-	run(t, "", "cosign-v3", signArgs([]string{"--tlog-upload=false", "--use-signing-config=false"}, key.priv, p.pinned)...)
-	run(t, "", "cosign-v3", verifyArgs(key.pub, p.pinned)...)
-
-	verifier, err := sign.LoadVerifier(ctx, key.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = client().Verify(ctx, p.ref, verifier)
-	if !errors.Is(err, registry.ErrNotSigned) || !strings.Contains(err.Error(), "1 Sigstore bundle referrer(s), cosign v3's newer format") {
-		t.Errorf("galley verify of a Sigstore bundle signature: %v", err)
-	}
-}

@@ -81,7 +81,7 @@ func TestExportImport(t *testing.T) {
 	tampered := filepath.Join(dir, "tampered.tar")
 	layer := tamperLayer(t, file, tampered, images.digests[images.postgres].String())
 	to := mustRef(t, "oci://"+inside.Host()+"/mirror/prod")
-	_, err = c.Import(t.Context(), tampered, to, airgap.ImportOptions{Verifier: publisher.verifier, Signer: importer.signer})
+	_, err = c.Import(t.Context(), tampered, to, airgap.ImportOptions{Verifier: publisher.verifier, Signer: importer.signer, SignatureFormat: registry.FormatCosignSig})
 	var dm *bundles.DigestMismatchError
 	if !errors.Is(err, airgap.ErrCorrupt) || !errors.As(err, &dm) || dm.Want.String() != layer {
 		t.Fatalf("import of a tampered archive: %v; want ErrCorrupt naming blob %s", err, layer)
@@ -90,7 +90,7 @@ func TestExportImport(t *testing.T) {
 		t.Fatalf("a refused import pushed to %v", repos)
 	}
 	// So is a bundle signed by another key than the one given.
-	_, err = c.Import(t.Context(), file, to, airgap.ImportOptions{Verifier: importer.verifier, Signer: importer.signer})
+	_, err = c.Import(t.Context(), file, to, airgap.ImportOptions{Verifier: importer.verifier, Signer: importer.signer, SignatureFormat: registry.FormatCosignSig})
 	if err == nil || !strings.Contains(err.Error(), "no signature verifies with the key") {
 		t.Fatalf("import verified with the wrong key: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestExportImport(t *testing.T) {
 	}
 
 	// Import.
-	imp, err := c.Import(t.Context(), file, to, airgap.ImportOptions{Verifier: publisher.verifier, Signer: importer.signer})
+	imp, err := c.Import(t.Context(), file, to, airgap.ImportOptions{Verifier: publisher.verifier, Signer: importer.signer, SignatureFormat: registry.FormatCosignSig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestExportImport(t *testing.T) {
 	}
 
 	// Importing again sends no blob and gives the same bundle.
-	again2, err := c.Import(t.Context(), file, to, airgap.ImportOptions{Verifier: publisher.verifier, Signer: importer.signer})
+	again2, err := c.Import(t.Context(), file, to, airgap.ImportOptions{Verifier: publisher.verifier, Signer: importer.signer, SignatureFormat: registry.FormatCosignSig})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,11 +26,14 @@ import (
 
 // ImportOptions tune Import.
 type ImportOptions struct {
-	// Verifier, when set, must verify the bundle's cosign signature in the
-	// archive (as cosign verify --key does) before anything is pushed.
+	// Verifier, when set, must verify the bundle's signature in the
+	// archive (a Sigstore bundle referrer, else the cosign .sig manifest,
+	// as cosign v3 verify --key does) before anything is pushed.
 	Verifier signature.Verifier
-	// Signer, when set, signs the relocated bundle in cosign's format.
-	Signer signature.SignerVerifier
+	// Signer, when set, signs the relocated bundle, in SignatureFormat
+	// (see registry.PublishOptions; the default is a Sigstore bundle).
+	Signer          signature.SignerVerifier
+	SignatureFormat string
 	// Concurrency bounds the blobs uploaded at once; 0 means 3.
 	Concurrency int
 	// Force lets a version tag of the relocated bundle that already names
@@ -47,9 +50,11 @@ type ImportResult struct {
 	Tags                []registry.TagUpdate
 	// Verified: ImportOptions.Verifier verified the original signature.
 	Verified bool
-	// SignatureTag is the relocated bundle's signature tag, when signed.
-	SignatureTag string
-	Images       []ImportedImage
+	// SignatureTag is the relocated bundle's signature tag, when signed in
+	// the legacy format; SignatureFormat is the format, "" when unsigned.
+	SignatureTag    string
+	SignatureFormat string
+	Images          []ImportedImage
 	// Missing lists the images bundle.json names that the archive does
 	// not hold (exported without images): their references are left as
 	// they were.
@@ -120,15 +125,7 @@ func importArchive(ctx context.Context, rc *registry.Client, name string, to reg
 	res := &ImportResult{Images: []ImportedImage{}}
 
 	if o.Verifier != nil {
-		if ab.signature == nil {
-			return nil, fmt.Errorf("%w: the archive holds no signature of bundle %s", registry.ErrNotSigned, b.Digest())
-		}
-		sigManifest, err := a.readBlob(*ab.signature, maxMetadataSize)
-		if err != nil {
-			return nil, err
-		}
-		fetch := func(d ocispec.Descriptor) ([]byte, error) { return a.readBlob(d, 1<<20) }
-		if _, err := sign.Verify(ctx, o.Verifier, sigManifest, fetch, b.Digest()); err != nil {
+		if err := verifyArchived(ctx, a, ab, o.Verifier); err != nil {
 			return nil, err
 		}
 		res.Verified = true
@@ -218,7 +215,7 @@ func importArchive(ctx context.Context, rc *registry.Client, name string, to reg
 	// The relocated bundle is released as push releases one: the version
 	// rule is checked and the bundle signed now, before the first image
 	// goes up.
-	pub, err := rc.Prepare(ctx, relocated, bundleDst.WithTag(tags[0]), registry.PublishOptions{Tags: tags[1:], Signer: o.Signer, Force: o.Force})
+	pub, err := rc.Prepare(ctx, relocated, bundleDst.WithTag(tags[0]), registry.PublishOptions{Tags: tags[1:], Signer: o.Signer, SignatureFormat: o.SignatureFormat, Force: o.Force})
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +254,7 @@ func importArchive(ctx context.Context, rc *registry.Client, name string, to reg
 	cp.count(&pres.PushResult)
 	res.Tags = pres.Tags
 	res.SignatureTag = pres.SignatureTag
+	res.SignatureFormat = pres.SignatureFormat
 	if err != nil {
 		return nil, err
 	}

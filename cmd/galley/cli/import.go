@@ -14,12 +14,14 @@ import (
 
 type importOptions struct {
 	registryFlags
-	to          string
-	key         string
-	signKey     string
-	concurrency int
-	force       bool
-	output      outputFlag
+	to      string
+	key     string
+	signKey string
+	// signatureFormat: see push --signature-format.
+	signatureFormat string
+	concurrency     int
+	force           bool
+	output          outputFlag
 }
 
 // importResult is `bundle import --output json`.
@@ -93,6 +95,14 @@ The relocated bundle's digest is printed on stdout.`,
 					return err
 				}
 			}
+			switch o.signatureFormat {
+			case "bundle":
+				opts.SignatureFormat = registry.FormatSigstoreBundle
+			case "legacy":
+				opts.SignatureFormat = registry.FormatCosignSig
+			default:
+				return &usageError{fmt.Errorf("--signature-format %q: want bundle (cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig, every Flux)", o.signatureFormat)}
+			}
 			if o.signKey != "" {
 				if opts.Signer, err = sign.LoadSigner(ctx, o.signKey, passFunc(env)); err != nil {
 					return err
@@ -114,7 +124,7 @@ The relocated bundle's digest is printed on stdout.`,
 				Original:     res.Original.String(),
 				Tags:         []tagUpdate{},
 				Verified:     res.Verified,
-				Signed:       res.SignatureTag != "",
+				Signed:       res.SignatureFormat != "",
 				SignatureTag: res.SignatureTag,
 				Images:       res.Images,
 				Missing:      res.Missing,
@@ -145,6 +155,7 @@ The relocated bundle's digest is printed on stdout.`,
 	c.Flags().StringVar(&o.to, "to", "", "the private registry and repository prefix: oci://<registry>/<prefix> (required)")
 	c.Flags().StringVar(&o.key, "key", "", "refuse the file unless the bundle is signed by this cosign public key file or KMS URI")
 	c.Flags().StringVar(&o.signKey, "sign-key", "", "sign the relocated bundle with this cosign private key file or KMS URI")
+	c.Flags().StringVar(&o.signatureFormat, "signature-format", "bundle", "with --sign-key: bundle (Sigstore bundle referrer: cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig: every Flux)")
 	c.Flags().IntVar(&o.concurrency, "concurrency", 0, "blobs uploaded at once (default 3)")
 	deprecate(c.Flags(), "jobs", "concurrency")
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag of the relocated bundle that already names other content")

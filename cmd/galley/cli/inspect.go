@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/bundles/provenance"
+	"github.com/galley-dev/galley/bundles/sign"
 )
 
 type inspectOptions struct {
@@ -42,6 +44,12 @@ type inspectResult struct {
 	// Signatures counts the cosign signatures stored for the digest; null
 	// for a layout directory, which holds none.
 	Signatures *int `json:"signatures"`
+	// SigstoreBundles counts the Sigstore bundle referrers that sign the
+	// digest (cosign v3's format); null for a layout directory.
+	SigstoreBundles *int `json:"sigstoreBundles"`
+	// Provenance is the SLSA provenance attached to the digest, as it
+	// claims to be: not verified here (bundle verify --provenance does).
+	Provenance *provenance.Provenance `json:"provenance,omitempty"`
 }
 
 type inspectLayer struct {
@@ -67,8 +75,10 @@ func newInspectCmd(env *Env) *cobra.Command {
 		Long: `inspect reads a bundle from a registry or from an OCI layout directory (as
 bundle build writes it), checks it as pull does, and shows its manifest
 annotations, the apps, charts and images listed in its bundle.json, and
-how many cosign signatures the registry stores for it (unchecked: use
-bundle verify). Nothing is written.
+how many signatures the registry stores for it in each format (cosign .sig
+and Sigstore bundle referrers) and the SLSA provenance attached to it, all
+unchecked (bundle verify --key [--provenance] checks them). Nothing is
+written.
 
 ` + limitsHelp,
 		Args: exactArgs(1, "a reference or a layout directory"),
@@ -98,6 +108,25 @@ bundle verify). Nothing is written.
 					return err
 				}
 				r.Signatures = &n
+				bs, err := client.SigstoreBundles(ctx, ref, b.Digest())
+				if err != nil {
+					return err
+				}
+				nb := 0
+				for _, sb := range bs {
+					st, pt, err := sign.UnverifiedStatement(sb.Bundle)
+					switch {
+					case err != nil:
+						fmt.Fprintf(env.Stderr, "galley: warning: Sigstore bundle referrer %s: %v\n", sb.Referrer.Digest, err)
+					case pt == sign.CosignSignPredicateType:
+						nb++
+					case pt == provenance.PredicateType && r.Provenance == nil:
+						if r.Provenance, err = provenance.Parse(st, b.Digest()); err != nil {
+							fmt.Fprintf(env.Stderr, "galley: warning: provenance referrer %s: %v\n", sb.Referrer.Digest, err)
+						}
+					}
+				}
+				r.SigstoreBundles = &nb
 				r.Reference = ref.WithDigest(b.Digest()).String()
 				home = ref.Registry
 			} else {
@@ -210,7 +239,11 @@ func printInspect(w io.Writer, r inspectResult) error {
 	}
 	row("Layer", fmt.Sprintf("%s, %d files, %s unpacked", humanBytes(r.Layer.Size), r.Layer.Files, humanBytes(r.Layer.Bytes)))
 	if r.Signatures != nil {
-		row("Signatures", fmt.Sprintf("%d (not verified here: use galley bundle verify --key)", *r.Signatures))
+		row("Signatures", fmt.Sprintf("%d .sig, %d Sigstore bundle (not verified here: use galley bundle verify --key)", *r.Signatures, *r.SigstoreBundles))
+	}
+	if p := r.Provenance; p != nil {
+		row("Provenance", fmt.Sprintf("SLSA v1 by galley %s: %s %s from %s %s; %d charts, %d images, %d Terraform modules (not verified here: use galley bundle verify --provenance)",
+			p.GalleyVersion, p.Stack, p.Version, orDash(p.Source), orDash(p.Revision), len(p.Charts), len(p.Images), len(p.Modules)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -261,4 +294,11 @@ func printInspect(w io.Writer, r inspectResult) error {
 		}
 	}
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -41,8 +41,10 @@ directories only, no path leaving <dir>, no links, within size limits.
 <dir> must not exist or be empty; it appears complete or not at all.
 
 With --key (a cosign public key file or KMS URI) the signature is checked
-first, and the exact digest it signs is what gets downloaded: an unsigned
-or wrongly signed bundle is refused before anything is unpacked.
+first, in either of cosign's formats as bundle verify checks it (a Sigstore
+bundle referrer, else the sha256-<hex>.sig tag), and the exact digest it
+signs is what gets downloaded: an unsigned or wrongly signed bundle is
+refused before anything is unpacked.
 
 ` + limitsHelp,
 		Args: exactArgs(1, "a reference"),

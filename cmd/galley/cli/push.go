@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/galley-dev/galley/bundles"
+	"github.com/galley-dev/galley/bundles/provenance"
 	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/compiler"
 	"github.com/galley-dev/galley/registry"
@@ -23,6 +24,10 @@ type pushOptions struct {
 	key    string
 	output outputFlag
 	force  bool
+	// signatureFormat is "bundle" or "legacy" (--signature-format).
+	signatureFormat string
+	// provenance attaches SLSA provenance when signing.
+	provenance bool
 }
 
 // pushResult is `bundle push --output json`.
@@ -37,6 +42,12 @@ type pushResult struct {
 	Manifest     bool        `json:"manifestPushed"`
 	Signed       bool        `json:"signed"`
 	SignatureTag string      `json:"signatureTag,omitempty"`
+	// SignatureFormat is "sigstore-bundle" or "cosign-sig" when signed.
+	SignatureFormat string `json:"signatureFormat,omitempty"`
+	// Referrers are the Sigstore bundles attached (signature, provenance).
+	Referrers []string `json:"referrers,omitempty"`
+	// Provenance: a SLSA provenance was attached.
+	Provenance bool `json:"provenance"`
 }
 
 type tagUpdate struct {
@@ -65,10 +76,18 @@ anything is sent; --force moves it. Pushing identical content again is a
 no-op. Names such as latest move freely.
 
 With --key (a cosign private key file, or a KMS URI such as awskms://...),
-the bundle is signed in cosign's format (tag sha256-<hex>.sig), which
-cosign verify and Flux's OCIRepository verification accept. The key
-password comes from GALLEY_KEY_PASSWORD or COSIGN_PASSWORD. The key is
-loaded and the signature made before anything is sent.
+the bundle is signed as cosign v3 signs by default: a Sigstore bundle
+attached as an OCI 1.1 referrer (with the sha256-<hex> referrers tag on
+registries without the referrers API), which cosign v3 and Flux 2.8+ verify.
+--signature-format legacy writes cosign's older tag sha256-<hex>.sig
+instead, for fleets on Flux 2.7 or older. With the key, a SLSA v1
+provenance (stack, version, environment, source, revision, galley version,
+chart digests, images, Terraform modules) is signed and attached too as a
+Sigstore bundle referrer (--provenance=false leaves it out). In the legacy
+format it is attached only with --provenance given explicitly: any Sigstore
+bundle referrer makes cosign and Flux 2.8+ check bundles only. The key password comes from
+GALLEY_KEY_PASSWORD or COSIGN_PASSWORD. The key is loaded and everything
+signed before anything is sent.
 
 With --resolve-images, a stack directory is built as bundle build
 --resolve-images builds it: bundle.json pins each image to the digest its
@@ -93,6 +112,18 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 			client, err := o.client(env)
 			if err != nil {
 				return err
+			}
+			var format string
+			switch o.signatureFormat {
+			case "bundle":
+				format = registry.FormatSigstoreBundle
+			case "legacy":
+				format = registry.FormatCosignSig
+			default:
+				return &usageError{fmt.Errorf("--signature-format %q: want bundle (cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig, every Flux)", o.signatureFormat)}
+			}
+			if o.key == "" && c.Flags().Changed("signature-format") {
+				return &usageError{errors.New("--signature-format needs --key")}
 			}
 			var signer signature.SignerVerifier
 			if o.key != "" {
@@ -122,19 +153,42 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				}
 			}
 
-			res, err := client.Publish(ctx, b, ref, registry.PublishOptions{Tags: o.tags, Signer: signer, Force: o.force})
+			var attestations [][]byte
+			// A Sigstore bundle referrer of any kind makes cosign and Flux
+			// 2.8+ check bundles only, so the legacy format gets provenance
+			// only when asked for by name.
+			if signer != nil && o.provenance && (format == registry.FormatSigstoreBundle || c.Flags().Changed("provenance")) {
+				p, err := provenance.Build(b, provenance.Options{GalleyVersion: Version()})
+				if err != nil {
+					return err
+				}
+				st, err := p.Statement()
+				if err != nil {
+					return err
+				}
+				attestations = append(attestations, st)
+			}
+
+			res, err := client.Publish(ctx, b, ref, registry.PublishOptions{Tags: o.tags, Signer: signer, SignatureFormat: format, Attestations: attestations, Force: o.force})
 			if res == nil {
 				return forceHint(err)
 			}
 			r := pushResult{
-				Digest:       res.Digest.String(),
-				Reference:    res.Reference.String(),
-				Pushed:       res.BlobsPushed,
-				Skipped:      res.BlobsSkipped,
-				Bytes:        res.BytesPushed,
-				Manifest:     res.ManifestPushed,
-				Signed:       res.SignatureTag != "",
-				SignatureTag: res.SignatureTag,
+				Digest:          res.Digest.String(),
+				Reference:       res.Reference.String(),
+				Pushed:          res.BlobsPushed,
+				Skipped:         res.BlobsSkipped,
+				Bytes:           res.BytesPushed,
+				Manifest:        res.ManifestPushed,
+				Signed:          res.SignatureFormat != "",
+				SignatureTag:    res.SignatureTag,
+				SignatureFormat: res.SignatureFormat,
+			}
+			for _, rr := range res.Referrers {
+				r.Referrers = append(r.Referrers, rr.Referrer.Digest.String())
+				if rr.PredicateType == provenance.PredicateType {
+					r.Provenance = true
+				}
 			}
 			r.Tags, r.TagUpdates = tagUpdates(res.Tags)
 			if err != nil {
@@ -154,6 +208,8 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the bundle (repeatable), e.g. latest")
 	c.Flags().StringVar(&o.key, "key", "", "sign with this cosign private key file or KMS URI")
+	c.Flags().StringVar(&o.signatureFormat, "signature-format", "bundle", "with --key: bundle (Sigstore bundle referrer: cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig: every Flux)")
+	c.Flags().BoolVar(&o.provenance, "provenance", true, "with --key: attach a signed SLSA v1 provenance")
 	registerOutput(c.Flags(), &o.output)
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag that already names other content")
 	o.compileFlags.register(c.Flags())
@@ -240,5 +296,12 @@ func signedNote(r pushResult) string {
 	if !r.Signed {
 		return ""
 	}
-	return "; signed (" + r.SignatureTag + ")"
+	note := "; signed (" + r.SignatureTag + ")"
+	if r.SignatureTag == "" {
+		note = "; signed (Sigstore bundle referrer)"
+	}
+	if r.Provenance {
+		note += "; provenance attached"
+	}
+	return note
 }

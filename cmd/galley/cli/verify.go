@@ -3,16 +3,19 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/galley-dev/galley/bundles/provenance"
 	"github.com/galley-dev/galley/bundles/sign"
 )
 
 type verifyOptions struct {
 	registryFlags
-	key    string
-	output outputFlag
+	key        string
+	output     outputFlag
+	provenance bool
 }
 
 // verifyResult is `bundle verify --output json`.
@@ -20,18 +23,30 @@ type verifyResult struct {
 	Verified        bool   `json:"verified"`
 	Digest          string `json:"digest"`
 	Reference       string `json:"reference"`
-	DockerReference string `json:"dockerReference"`
+	DockerReference string `json:"dockerReference,omitempty"`
+	// Format is "sigstore-bundle" (cosign v3) or "cosign-sig" (legacy).
+	Format string `json:"format"`
+	// Provenance, with --provenance, is the verified SLSA provenance.
+	Provenance *provenance.Provenance `json:"provenance,omitempty"`
 }
 
 func newVerifyCmd(env *Env) *cobra.Command {
 	o := &verifyOptions{output: "text"}
 	c := &cobra.Command{
 		Use:   "verify oci://<registry>/<repo>:<tag>|@<digest> --key <public-key>",
-		Short: "Check a bundle's cosign signature",
-		Long: `verify checks that the bundle has a cosign signature (tag sha256-<hex>.sig)
-made with the private half of --key (a public key file such as cosign.pub,
-or a KMS URI) over that exact manifest digest, as cosign verify --key does.
-It exits 0 only then, and prints the verified digest.`,
+		Short: "Check a bundle's signature and, with --provenance, its provenance",
+		Long: `verify checks that the bundle is signed with the private half of --key (a
+public key file such as cosign.pub, or a KMS URI) over that exact manifest
+digest, as cosign verify --key does. Both of cosign's formats are read, by
+the rule cosign v3 and Flux 2.8+ follow: a Sigstore bundle attached as an
+OCI 1.1 referrer when there is one (and then only those), otherwise the
+legacy signature tag sha256-<hex>.sig. It exits 0 only then, and prints the
+verified digest.
+
+With --provenance it also checks the SLSA v1 provenance attached to the
+bundle: signed by the same key, about this digest, and prints what it
+records (stack, version, environment, source, revision, galley version,
+charts, images and Terraform modules with their digests).`,
 		Args: exactArgs(1, "a reference"),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
@@ -54,16 +69,33 @@ It exits 0 only then, and prints the verified digest.`,
 			if err != nil {
 				return err
 			}
+			var prov *provenance.Provenance
+			if o.provenance {
+				vb, err := client.VerifyBundles(ctx, res.Reference, res.Reference.Digest, v, provenance.PredicateType)
+				if err != nil {
+					return err
+				}
+				if prov, err = provenance.Parse(vb.Statement, res.Reference.Digest); err != nil {
+					return fmt.Errorf("provenance referrer %s: %w", vb.Referrer.Digest, err)
+				}
+			}
 			r := verifyResult{
-				Verified:        true,
-				Digest:          res.Reference.Digest.String(),
-				Reference:       res.Reference.String(),
-				DockerReference: res.Signature.DockerReference,
+				Provenance: prov,
+				Verified:   true,
+				Digest:     res.Reference.Digest.String(),
+				Reference:  res.Reference.String(),
+				Format:     res.Format,
+			}
+			if res.Signature != nil {
+				r.DockerReference = res.Signature.DockerReference
 			}
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}
-			fmt.Fprintf(env.Stderr, "verified %s: signed with %s\n", r.Reference, o.key)
+			fmt.Fprintf(env.Stderr, "verified %s: signed with %s (%s)\n", r.Reference, o.key, r.Format)
+			if prov != nil {
+				printProvenance(env.Stderr, prov)
+			}
 			_, err = fmt.Fprintln(env.Stdout, r.Digest)
 			return err
 		},
@@ -71,5 +103,29 @@ It exits 0 only then, and prints the verified digest.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringVar(&o.key, "key", "", "cosign public key file or KMS URI (required)")
 	registerOutput(c.Flags(), &o.output)
+	c.Flags().BoolVar(&o.provenance, "provenance", false, "also verify the attached SLSA provenance and print it")
 	return c
+}
+
+// printProvenance writes a verified provenance for a person.
+func printProvenance(w io.Writer, p *provenance.Provenance) {
+	fmt.Fprintf(w, "provenance (SLSA v1, verified): built by galley %s\n", p.GalleyVersion)
+	fmt.Fprintf(w, "  stack        %s %s", p.Stack, p.Version)
+	if p.Environment != "" {
+		fmt.Fprintf(w, " (environment %s)", p.Environment)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  source       %s\n  revision     %s\n", orDash(p.Source), orDash(p.Revision))
+	for _, g := range []struct {
+		label string
+		ds    []provenance.Dependency
+	}{{"chart", p.Charts}, {"image", p.Images}, {"terraform", p.Modules}} {
+		for _, d := range g.ds {
+			name := d.Name
+			if d.Version != "" {
+				name += " " + d.Version
+			}
+			fmt.Fprintf(w, "  %-12s %s %s\n", g.label, name, orDash(d.Digest))
+		}
+	}
 }
