@@ -47,7 +47,11 @@ func TestSecretHintsWork(t *testing.T) {
 				src := fmt.Sprintf("package s\n\nstack: {\n\tname: \"s\"\n\tversion: \"0.1.0\"\n\tkubernetes: {version: \"1.37.0\", apiVersions: [\"monitoring.coreos.com/v1\"]}\n\tapps: %q: {\n%s%s\n\t}\n\tdelivery: argocd: repository: \"oci://registry.example.com/p/s\"\n}\n", tc.name, app, extra)
 				dir := t.TempDir()
 				writeFiles(t, dir, map[string]string{"stack.cue": src})
-				_, err := compiler.Compile(context.Background(), dir, opts())
+				// The stack in a temporary directory names the charts by
+				// absolute path, outside its root.
+				o := opts()
+				o.Root = stack.Root{AllowOutside: true}
+				_, err := compiler.Compile(context.Background(), dir, o)
 				if err != nil {
 					return fmt.Errorf("%s", stack.FormatError(err, dir))
 				}
