@@ -319,7 +319,7 @@ func verifyBundleList(ctx context.Context, ref Reference, bs []SigstoreBundle, v
 			rank = 1
 		}
 		if rank > bestRank {
-			best, bestRank = fmt.Errorf("Sigstore bundle referrer %s: %w", b.Referrer.Digest, err), rank
+			best, bestRank = fmt.Errorf("checking Sigstore bundle referrer %s: %w", b.Referrer.Digest, err), rank
 		}
 	}
 	if checked == 0 {

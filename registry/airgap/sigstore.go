@@ -51,7 +51,7 @@ func verifyArchived(ctx context.Context, a *Archive, ab *archivedBundle, v signa
 			return nil
 		}
 		if best == nil || errors.Is(err, sign.ErrDigestMismatch) {
-			best = fmt.Errorf("Sigstore bundle referrer %s in the archive: %w", r.Digest, err)
+			best = fmt.Errorf("checking Sigstore bundle referrer %s in the archive: %w", r.Digest, err)
 		}
 	}
 	if checked > 0 {
