@@ -30,9 +30,9 @@ func (o *Object) isCRD() bool {
 	return o.Kind == "CustomResourceDefinition" && o.Group() == "apiextensions.k8s.io"
 }
 
-// CRD returns the facts of a CustomResourceDefinition, nil for any other
+// crdFacts returns the facts of a CustomResourceDefinition, nil for any other
 // object (or a CRD too malformed to define anything).
-func (o *Object) CRD() *crdFacts {
+func (o *Object) crdFacts() *crdFacts {
 	if !o.isCRD() {
 		return nil
 	}
@@ -93,7 +93,7 @@ func newAPIProvider(s *stack.Stack, apps []*renderedApp) *apiProvider {
 	}
 	for _, r := range apps {
 		for _, o := range r.objects {
-			f := o.CRD()
+			f := o.crdFacts()
 			if f == nil {
 				continue
 			}

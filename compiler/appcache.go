@@ -136,7 +136,7 @@ func (c *renderCache) putApp(key string, objs []*Object) {
 		o.yaml = y
 		h.Objects[i] = appEntryObject{
 			APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Source: o.Source,
-			Images: o.Images(), CRD: o.CRD(), PreHook: o.preHook, Size: len(y),
+			Images: o.Images(), CRD: o.crdFacts(), PreHook: o.preHook, Size: len(y),
 		}
 		blob.Write(y)
 	}

@@ -76,7 +76,9 @@ func monitoringError(s *stack.Stack, err error) error {
 	var errs stack.Errors
 	var walk func(error)
 	walk = func(e error) {
-		if u, ok := e.(*alerts.UnprovidedError); ok {
+		// Not errors.As: the walk collects every unprovided metric of the
+		// joined tree, errors.As would stop at the first.
+		if u, ok := e.(*alerts.UnprovidedError); ok { //nolint:errorlint // see above
 			field := map[string]string{
 				alerts.PackInfrastructure: "packs.infrastructure",
 				alerts.PackDataJourney:    "packs.dataJourney",
@@ -85,7 +87,7 @@ func monitoringError(s *stack.Stack, err error) error {
 			errs = append(errs, s.MonitoringError(field, "%v", u))
 			return
 		}
-		switch w := e.(type) {
+		switch w := e.(type) { //nolint:errorlint // walks the tree by hand, as above
 		case interface{ Unwrap() []error }:
 			for _, x := range w.Unwrap() {
 				walk(x)

@@ -121,7 +121,7 @@ func (c *Client) fetchManifest(ctx context.Context, repo *remote.Repository, ref
 		if desc.Size > bundles.MaxManifestSize {
 			return &cleanError{fmt.Sprintf("manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, bundles.MaxManifestSize), ErrTooLarge, nil}
 		}
-		manifest, err = c.readVerified(rc, "pull", "manifest", desc)
+		manifest, err = c.readVerified(rc, "manifest", desc)
 		return c.classifyRead(err, ref)
 	})
 	if err != nil {

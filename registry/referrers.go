@@ -245,7 +245,7 @@ func (c *Client) fetchReferrerManifest(ctx context.Context, repo *remote.Reposit
 			return c.classify(err, ref, "bundle referrer "+desc.Digest.String())
 		}
 		defer rc.Close()
-		raw, err = c.readVerified(rc, "pull", "bundle referrer", desc)
+		raw, err = c.readVerified(rc, "bundle referrer", desc)
 		return c.classifyRead(err, ref)
 	})
 	if err != nil {

@@ -201,7 +201,7 @@ func (c *Client) fetchSignatures(ctx context.Context, repo *remote.Repository, r
 		if desc.Size > maxSignatureManifestSize {
 			return &cleanError{fmt.Sprintf("signature manifest %s is %d bytes, limit is %d", desc.Digest, desc.Size, maxSignatureManifestSize), ErrTooLarge, nil}
 		}
-		manifest, err = c.readVerified(rc, "pull", "signature manifest", desc)
+		manifest, err = c.readVerified(rc, "signature manifest", desc)
 		return c.classifyRead(err, ref)
 	})
 	if err != nil {

@@ -105,7 +105,7 @@ func (c *Client) fetchBlob(ctx context.Context, repo *remote.Repository, ref Ref
 			return c.classify(err, ref, name)
 		}
 		defer rc.Close()
-		data, err = c.readVerified(rc, "pull", what, desc)
+		data, err = c.readVerified(rc, what, desc)
 		return c.classifyRead(err, ref)
 	})
 	if err != nil {
@@ -130,11 +130,11 @@ func (c *Client) classifyRead(err error, ref Reference) error {
 // readVerified reads at most desc.Size+1 bytes and checks them against
 // desc, so a registry that sends more, less or other bytes than it
 // described is caught with a *bundles.DigestMismatchError.
-func (c *Client) readVerified(r io.Reader, op, what string, desc ocispec.Descriptor) ([]byte, error) {
+func (c *Client) readVerified(r io.Reader, what string, desc ocispec.Descriptor) ([]byte, error) {
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("%s digest %q: %w", what, desc.Digest, err)
 	}
-	r = c.progressReader(r, op, what, desc)
+	r = c.progressReader(r, "pull", what, desc)
 	var buf bytes.Buffer
 	buf.Grow(int(min(desc.Size, 64<<20)))
 	verifier := desc.Digest.Algorithm().Hash()

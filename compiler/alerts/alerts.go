@@ -493,7 +493,9 @@ func testFailures(err error) error {
 	var out TestFailures
 	var walk func(error)
 	walk = func(e error) {
-		if f, ok := e.(*TestFailure); ok {
+		// Not errors.As: the walk collects every failure of the joined tree,
+		// errors.As would stop at the first.
+		if f, ok := e.(*TestFailure); ok { //nolint:errorlint // see above
 			out = append(out, f)
 			return
 		}

@@ -119,8 +119,7 @@ type object struct {
 	doc  map[string]any
 }
 
-func (o object) kind() string       { s, _ := o.doc["kind"].(string); return s }
-func (o object) apiVersion() string { s, _ := o.doc["apiVersion"].(string); return s }
+func (o object) kind() string { s, _ := o.doc["kind"].(string); return s }
 func (o object) meta(key string) string {
 	m, _ := o.doc["metadata"].(map[string]any)
 	s, _ := m[key].(string)

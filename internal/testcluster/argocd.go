@@ -122,7 +122,7 @@ func (c *Cluster) StartArgoCD(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := repo.waitFor(startTimeout, func() error { return get(httpc, "http://"+loop(ports[2])+"/healthz") }); err != nil {
+	if err := repo.waitFor(func() error { return get(httpc, "http://"+loop(ports[2])+"/healthz") }); err != nil {
 		return err
 	}
 	ctrl, err := c.run("argocd-application-controller", argocd, append(env, "ARGOCD_BINARY_NAME=argocd-application-controller"),
@@ -140,7 +140,7 @@ func (c *Cluster) StartArgoCD(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return ctrl.waitFor(startTimeout, func() error { return get(httpc, "http://"+loop(ports[3])+"/healthz") })
+	return ctrl.waitFor(func() error { return get(httpc, "http://"+loop(ports[3])+"/healthz") })
 }
 
 // AddArgoCDRepository registers an OCI repository with Argo CD, over plain

@@ -3,6 +3,7 @@ package testcluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -63,7 +64,7 @@ func (c *Cluster) StartFlux(ctx context.Context) error {
 		return err
 	}
 	httpc := &http.Client{Timeout: 5 * time.Second}
-	if err := src.waitFor(startTimeout, func() error { return get(httpc, "http://"+loop(ports[1])+"/readyz") }); err != nil {
+	if err := src.waitFor(func() error { return get(httpc, "http://"+loop(ports[1])+"/readyz") }); err != nil {
 		return err
 	}
 	kus, err := c.run("kustomize-controller", kusBin, env,
@@ -76,7 +77,7 @@ func (c *Cluster) StartFlux(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return kus.waitFor(startTimeout, func() error { return get(httpc, "http://"+loop(ports[4])+"/readyz") })
+	return kus.waitFor(func() error { return get(httpc, "http://"+loop(ports[4])+"/readyz") })
 }
 
 // InstallFluxCRDs installs the CRDs of the pinned Flux controllers, from
@@ -167,7 +168,7 @@ func toolModuleDir(tool, module string) (string, error) {
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	out, err := cmd.Output()
 	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
 		return "", fmt.Errorf("finding %s in tools/%s: go mod download: %w", module, tool, err)

@@ -74,10 +74,10 @@ func (p *process) running() error {
 	}
 }
 
-// waitFor polls ready until it returns nil, the server exits or timeout
-// passes.
-func (p *process) waitFor(timeout time.Duration, ready func() error) error {
-	deadline := time.Now().Add(timeout)
+// waitFor polls ready until it returns nil, the server exits or
+// startTimeout passes.
+func (p *process) waitFor(ready func() error) error {
+	deadline := time.Now().Add(startTimeout)
 	for {
 		err := ready()
 		if err == nil {
@@ -87,7 +87,7 @@ func (p *process) waitFor(timeout time.Duration, ready func() error) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %v: %w\n%s", p.name, timeout, err, tail(p.logPath, 30))
+			return fmt.Errorf("%s not ready within %v: %w\n%s", p.name, startTimeout, err, tail(p.logPath, 30))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -135,7 +135,7 @@ func (c *Cluster) start(etcdBin, apiBin string) error {
 		return err
 	}
 	httpc := &http.Client{Timeout: 5 * time.Second}
-	if err := etcd.waitFor(startTimeout, func() error { return get(httpc, etcdClient+"/health") }); err != nil {
+	if err := etcd.waitFor(func() error { return get(httpc, etcdClient+"/health") }); err != nil {
 		return err
 	}
 
@@ -168,7 +168,7 @@ func (c *Cluster) start(etcdBin, apiBin string) error {
 		return err
 	}
 	apic := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: adminTLS}}
-	if err := api.waitFor(startTimeout, func() error { return get(apic, c.server+"/readyz") }); err != nil {
+	if err := api.waitFor(func() error { return get(apic, c.server+"/readyz") }); err != nil {
 		return err
 	}
 	return c.writeKubeconfig()
