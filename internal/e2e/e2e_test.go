@@ -93,7 +93,13 @@ func stackDirs(t *testing.T) []string {
 
 func loadStack(t *testing.T, dir string) *stack.Stack {
 	t.Helper()
-	s, err := stack.Load(t.Context(), dir)
+	// The checkout's stacks take their charts from ../shared, beside the
+	// checkout: its parent is their root, as `--root ..` gives the CLI.
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := stack.Load(t.Context(), dir, stack.WithRoot(stack.Root{Dir: root}))
 	if err != nil {
 		t.Fatalf("loading %s: %v", dir, err)
 	}

@@ -139,8 +139,20 @@ func (c *Cluster) InstallCRDs(ctx context.Context, dir string) error {
 	if _, err := c.KubectlStdin(ctx, data, "apply", "--server-side", "--force-conflicts", "--field-manager=galley-testcluster", "-f", "-"); err != nil {
 		return err
 	}
-	_, err = c.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=2m", "crd", "--all")
-	return err
+	// kubectl wait fails at once, instead of waiting, on a CRD the API
+	// server has not yet given any condition: retry until the deadline.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_, err = c.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=1m", "crd", "--all")
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // EnsureNamespace creates the namespace ns if it does not exist.
