@@ -13,7 +13,15 @@
 // What a real cluster would still do differently: pull every image (and
 // fail on a wrong one), run init containers and migrations in order, fail
 // readiness probes, schedule against resources and node selectors, create
-// Pods from ReplicaSets, Jobs from CronJobs, and garbage-collect.
+// Pods from ReplicaSets, Jobs from CronJobs, and garbage-collect dependents.
+//
+// It also stands in for one part of the garbage collector: an object
+// deleted with foreground (or orphan) propagation keeps its
+// foregroundDeletion (orphan) finalizer until the garbage collector has
+// dealt with its dependents, and Argo CD deletes hooks that way. Nothing
+// here creates dependents, so the simulator removes those two finalizers
+// from objects being deleted, as the garbage collector would once it found
+// none.
 package statussim
 
 import (
@@ -23,10 +31,12 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
@@ -48,11 +58,19 @@ var kinds = []kind{
 	{schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}, pvcDone, pvcStatus},
 	{schema.GroupVersionResource{Version: "v1", Resource: "services"}, serviceDone, loadBalancerStatus},
 	{schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}, ingressDone, loadBalancerStatus},
+	// What the Prometheus operator writes once its StatefulSets run; Argo CD
+	// reads these conditions for the health of the two kinds. Only where
+	// the cluster has their CRDs (listing them otherwise is not found).
+	{schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheuses"}, operatorDone, operatorStatus},
+	{schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "alertmanagers"}, operatorDone, operatorStatus},
 }
 
 // Simulator marks workloads of one cluster.
 type Simulator struct {
-	client dynamic.Interface
+	client    dynamic.Interface
+	discovery discovery.DiscoveryInterface
+	// lastCollect throttles collect, which lists every kind of object.
+	lastCollect time.Time
 	// Marked counts the status writes, for tests of the simulator.
 	Marked int
 }
@@ -63,7 +81,11 @@ func New(cfg *rest.Config) (*Simulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status simulator: %w", err)
 	}
-	return &Simulator{client: client}, nil
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("status simulator: %w", err)
+	}
+	return &Simulator{client: client, discovery: disc}, nil
 }
 
 // Run marks workloads every interval until ctx is done. It returns nil
@@ -93,6 +115,9 @@ func (s *Simulator) Once(ctx context.Context) error {
 	var errs []error
 	for _, k := range kinds {
 		list, err := s.client.Resource(k.gvr).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) && k.gvr.Group == "monitoring.coreos.com" {
+			continue // no Prometheus operator CRDs in this cluster
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("listing %s: %w", k.gvr.Resource, err))
 			continue
@@ -118,7 +143,82 @@ func (s *Simulator) Once(ctx context.Context) error {
 			s.Marked++
 		}
 	}
+	if time.Since(s.lastCollect) >= 2*time.Second {
+		s.lastCollect = time.Now()
+		errs = append(errs, s.collect(ctx))
+	}
 	return errors.Join(errs...)
+}
+
+// gcFinalizers are the finalizers the garbage collector removes once it
+// has dealt with an object's dependents.
+var gcFinalizers = map[string]bool{metav1.FinalizerDeleteDependents: true, metav1.FinalizerOrphanDependents: true}
+
+// collect removes the garbage collector's finalizers from every object
+// being deleted (see the package comment).
+func (s *Simulator) collect(ctx context.Context) error {
+	lists, err := s.discovery.ServerPreferredResources()
+	if err != nil && len(lists) == 0 {
+		return fmt.Errorf("discovering resources: %w", err)
+	}
+	var errs []error
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if !hasVerbs(r.Verbs, "list", "patch") {
+				continue
+			}
+			gvr := gv.WithResource(r.Name)
+			items, err := s.client.Resource(gvr).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue // an aggregated API that does not answer: not ours
+			}
+			for _, item := range items.Items {
+				if item.GetDeletionTimestamp() == nil {
+					continue
+				}
+				var keep []string
+				for _, f := range item.GetFinalizers() {
+					if !gcFinalizers[f] {
+						keep = append(keep, f)
+					}
+				}
+				if len(keep) == len(item.GetFinalizers()) {
+					continue
+				}
+				patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+					"finalizers": keep, "resourceVersion": item.GetResourceVersion(),
+				}})
+				if err != nil {
+					return err
+				}
+				var ri dynamic.ResourceInterface = s.client.Resource(gvr)
+				if r.Namespaced {
+					ri = s.client.Resource(gvr).Namespace(item.GetNamespace())
+				}
+				if _, err := ri.Patch(ctx, item.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+					errs = append(errs, fmt.Errorf("collecting %s %s/%s: %w", r.Name, item.GetNamespace(), item.GetName(), err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hasVerbs(have []string, want ...string) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func replicas(obj map[string]any) int64 {
@@ -298,6 +398,23 @@ func ingressDone(obj map[string]any) bool {
 
 func loadBalancerStatus(map[string]any, string) map[string]any {
 	return map[string]any{"loadBalancer": map[string]any{"ingress": []any{map[string]any{"ip": "127.0.0.1"}}}}
+}
+
+func operatorDone(obj map[string]any) bool {
+	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Available" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+func operatorStatus(obj map[string]any, now string) map[string]any {
+	return map[string]any{
+		"availableReplicas": replicas(obj), "replicas": replicas(obj), "updatedReplicas": replicas(obj),
+		"conditions": []any{cond("Available", "SimulatedRunning", now), cond("Reconciled", "SimulatedRunning", now)},
+	}
 }
 
 func cond(typ, reason, now string) map[string]any {

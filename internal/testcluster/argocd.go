@@ -83,6 +83,19 @@ func (c *Cluster) StartArgoCD(ctx context.Context) error {
 			"metadata":   map[string]any{"name": "argocd-secret", "namespace": ArgoCDNamespace, "labels": part},
 			"stringData": map[string]string{"server.secretkey": "galley-testcluster-not-a-secret"},
 		},
+		// argocd-server creates the "default" project when it starts (as
+		// every install has it); the harness runs no server, so it creates
+		// the project as the server would. The root Application of a
+		// bundle lives in it.
+		map[string]any{
+			"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+			"metadata": map[string]any{"name": "default", "namespace": ArgoCDNamespace},
+			"spec": map[string]any{
+				"sourceRepos":              []string{"*"},
+				"destinations":             []any{map[string]string{"server": "*", "namespace": "*"}},
+				"clusterResourceWhitelist": []any{map[string]string{"group": "*", "kind": "*"}},
+			},
+		},
 	}
 	if err := c.applyJSON(ctx, objs...); err != nil {
 		return fmt.Errorf("configuring Argo CD: %w", err)
