@@ -639,7 +639,9 @@ func cueString(src []byte) (value string, offsets []int, ok bool) {
 				continue
 			}
 			r, n, ok := cueEscape(src[i+len(esc) : end])
-			if !ok {
+			// A surrogate or an out-of-range code point is no character:
+			// CUE refuses it too, and UTF-8 has no encoding for it.
+			if !ok || !utf8.ValidRune(r) {
 				return false
 			}
 			for range utf8.RuneLen(r) {
@@ -724,6 +726,9 @@ func cueEscape(src []byte) (rune, int, bool) {
 	n, err := strconv.ParseUint(string(src[1:1+digits]), 16, 32)
 	if err != nil {
 		return 0, 0, false
+	}
+	if n > utf8.MaxRune {
+		return 0, 0, false // no code point: CUE refuses it too
 	}
 	return rune(n), 1 + digits, true
 }
