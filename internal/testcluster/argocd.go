@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	galleyargocd "github.com/galley-dev/galley/compiler/argocd"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,24 +17,6 @@ import (
 // ArgoCDNamespace is where StartArgoCD runs Argo CD, as its install
 // manifests do.
 const ArgoCDNamespace = "argocd"
-
-// applicationHealth is the health check for Application objects that Argo
-// CD's documentation (operator-manual/health.md) gives for app-of-apps
-// with sync waves: Argo CD 1.8 removed it from the defaults, and without it
-// the root Application does not wait for a wave's children to be Healthy.
-const applicationHealth = `hs = {}
-hs.status = "Progressing"
-hs.message = ""
-if obj.status ~= nil then
-  if obj.status.health ~= nil then
-    hs.status = obj.status.health.status
-    if obj.status.health.message ~= nil then
-      hs.message = obj.status.health.message
-    end
-  end
-end
-return hs
-`
 
 // StartArgoCD installs Argo CD's CRDs and configuration in ArgoCDNamespace
 // and starts the real repo server and application controller (one argocd
@@ -71,7 +54,9 @@ func (c *Cluster) StartArgoCD(ctx context.Context) error {
 	}
 	objs := []any{
 		cm("argocd-cm", map[string]string{
-			"resource.customizations.health.argoproj.io_Application": applicationHealth,
+			// The health check for Applications that galley documents for
+			// app-of-apps with sync waves (Argo CD 1.8 removed it).
+			galleyargocd.HealthCheckKey: galleyargocd.HealthCheckLua,
 			// Children are checked often, so a test does not wait for the
 			// default 3 minutes between reconciliations.
 			"timeout.reconciliation": "15s",
