@@ -5,9 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/galley-dev/galley/internal/scriptstate"
 )
 
 var errUsage = errors.New("usage: cluster start NAME [-flux] [-simulate-status] | cluster stop NAME")
@@ -27,11 +28,11 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("cluster does not support !")
 	}
-	if len(args) < 2 || !validEnvName(args[1]) {
+	if len(args) < 2 || !scriptstate.ValidEnvName(args[1]) {
 		ts.Fatalf("%v", errUsage)
 	}
 	verb, name := args[0], args[1]
-	set := scriptClusters(ts)
+	set := scripts.For(ts)
 	switch verb {
 	case "start":
 		flux, sim := false, false
@@ -45,14 +46,14 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Fatalf("%v", errUsage)
 			}
 		}
-		if set.byName[name] != nil {
+		if set[name] != nil {
 			ts.Fatalf("cluster %s already started", name)
 		}
 		dir := filepath.Join(ts.Getenv("WORK"), ".cluster", name)
 		ts.Check(os.MkdirAll(dir, 0o755))
 		c, err := New(dir)
 		ts.Check(err)
-		set.byName[name] = c
+		set[name] = c
 		ts.Defer(c.Stop)
 		if flux {
 			ts.Check(c.StartFlux(context.Background()))
@@ -63,7 +64,7 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv(name+"_KUBECONFIG", c.Kubeconfig())
 		ts.Setenv(name+"_SERVER", c.Server())
 	case "stop":
-		c := set.byName[name]
+		c := set[name]
 		if c == nil || len(args) != 2 {
 			ts.Fatalf("cluster stop: no cluster %s started in this script", name)
 		}
@@ -73,40 +74,4 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// clusters keeps the clusters of one script run, keyed by the script's
-// $WORK: testscript gives commands no per-script storage.
-type clusters struct{ byName map[string]*Cluster }
-
-var (
-	scriptsMu sync.Mutex
-	scripts   = map[string]*clusters{}
-)
-
-func scriptClusters(ts *testscript.TestScript) *clusters {
-	work := ts.Getenv("WORK")
-	scriptsMu.Lock()
-	defer scriptsMu.Unlock()
-	set := scripts[work]
-	if set == nil {
-		set = &clusters{byName: map[string]*Cluster{}}
-		scripts[work] = set
-		ts.Defer(func() {
-			scriptsMu.Lock()
-			delete(scripts, work)
-			scriptsMu.Unlock()
-		})
-	}
-	return set
-}
-
-func validEnvName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, c := range s {
-		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
+var scripts scriptstate.Named[*Cluster]

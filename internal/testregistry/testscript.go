@@ -4,9 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/galley-dev/galley/internal/scriptstate"
 
 	"github.com/galley-dev/galley/internal/testtools"
 )
@@ -24,11 +25,11 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("registry does not support !")
 	}
-	if len(args) < 2 || !validEnvName(args[1]) {
+	if len(args) < 2 || !scriptstate.ValidEnvName(args[1]) {
 		ts.Fatalf("%v", errUsage)
 	}
 	verb, name := args[0], args[1]
-	regs := scriptRegistries(ts)
+	regs := scripts.For(ts)
 	switch verb {
 	case "start":
 		var cfg config
@@ -43,7 +44,7 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 		default:
 			ts.Fatalf("%v", errUsage)
 		}
-		if regs.byName[name] != nil {
+		if regs[name] != nil {
 			ts.Fatalf("registry %s already started", name)
 		}
 		bin, err := testtools.Lookup("registry")
@@ -52,7 +53,7 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(os.MkdirAll(dir, 0o755))
 		r, err := start(bin, dir, cfg)
 		ts.Check(err)
-		regs.byName[name] = r
+		regs[name] = r
 		ts.Defer(r.Stop)
 		ts.Setenv(name, r.Host())
 		ts.Setenv(name+"_STORAGE", r.StorageDir())
@@ -61,7 +62,7 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Setenv(name+"_PASS", cfg.pass)
 		}
 	case "stop":
-		r := regs.byName[name]
+		r := regs[name]
 		if r == nil || len(args) != 2 {
 			ts.Fatalf("registry stop: no registry %s started in this script", name)
 		}
@@ -71,40 +72,4 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// scriptRegistries keeps the registries of one script run. testscript gives
-// commands no per-script storage, so it is keyed by the script's $WORK.
-type registries struct{ byName map[string]*Registry }
-
-var (
-	scriptsMu sync.Mutex
-	scripts   = map[string]*registries{}
-)
-
-func scriptRegistries(ts *testscript.TestScript) *registries {
-	work := ts.Getenv("WORK")
-	scriptsMu.Lock()
-	defer scriptsMu.Unlock()
-	regs := scripts[work]
-	if regs == nil {
-		regs = &registries{byName: map[string]*Registry{}}
-		scripts[work] = regs
-		ts.Defer(func() {
-			scriptsMu.Lock()
-			delete(scripts, work)
-			scriptsMu.Unlock()
-		})
-	}
-	return regs
-}
-
-func validEnvName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, c := range s {
-		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
+var scripts scriptstate.Named[*Registry]
