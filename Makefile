@@ -4,7 +4,7 @@ GO        ?= go
 BIN       ?= bin/galley
 PKGS      ?= ./...
 # Real client tools (registry, cosign v2/v3, oras, crane, promtool, helm,
-# kustomize, staticcheck, golangci-lint, fluxpull) and the real cluster the
+# kustomize, golangci-lint, fluxpull) and the real cluster the
 # end-to-end tests deploy to (etcd, kube-apiserver, kubectl, the Flux
 # controllers, Argo CD, miniredis; see docs/e2e.md) are built once per machine
 # into this cache from the pins in tools/*/go.mod; see scripts/install-tools.sh.

@@ -39,7 +39,6 @@ var versions = []struct {
 	{"promtool", []string{"--version"}, "version 3.16.0"},
 	{"registry", []string{"--version"}, "v3.1.2"},
 	{"source-controller", nil, "github.com/fluxcd/source-controller v1.9.6"},
-	{"staticcheck", []string{"-version"}, "(0.8.2)"},
 	{"golangci-lint", []string{"version"}, "golangci-lint has version 2.15.0 built with go1.26.8"},
 	// The newline: a build without the release ldflags says v1.10.10-dev.
 	{"tofu", []string{"version"}, "OpenTofu v1.10.10\n"},
