@@ -35,15 +35,15 @@ test: tools ## Run every test (unit, golden, real charts, real registry and clie
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, signatures, cron)
-	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime $(FUZZTIME) ./bundles
-	$(GO) test -run '^$$' -fuzz '^FuzzReadTree$$' -fuzztime $(FUZZTIME) ./bundles
-	$(GO) test -run '^$$' -fuzz '^FuzzSignatureManifest$$' -fuzztime $(FUZZTIME) ./bundles/sign
-	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime $(FUZZTIME) ./compiler/helm
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./compiler/stack
-	$(GO) test -run '^$$' -fuzz '^FuzzCUEString$$' -fuzztime $(FUZZTIME) ./compiler/stack
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./compiler/jobs
-	$(GO) test -run '^$$' -fuzz '^FuzzParseReference$$' -fuzztime $(FUZZTIME) ./registry
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenArchive$$' -fuzztime $(FUZZTIME) ./registry/airgap
+	GO=$(GO) scripts/fuzz.sh ./bundles FuzzUntar $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./bundles FuzzReadTree $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./bundles/sign FuzzSignatureManifest $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./compiler/helm FuzzReadArchive $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./compiler/stack FuzzLoad $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./compiler/stack FuzzCUEString $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./compiler/jobs FuzzParseSchedule $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./registry FuzzParseReference $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./registry/airgap FuzzOpenArchive $(FUZZTIME)
 
 .PHONY: update
 update: tools ## Rewrite every golden file and script expectation (GALLEY_UPDATE=1); fails if any other assertion fails
