@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/galley-dev/galley/bundles"
-	"github.com/galley-dev/galley/compiler/argocd"
 	"github.com/galley-dev/galley/compiler/charts"
 	"github.com/galley-dev/galley/compiler/stack"
 	"github.com/galley-dev/galley/internal/yaml11"
@@ -369,49 +368,11 @@ func addObjects(tree *bundles.Tree, dir, what string, objs []*Object) ([]string,
 	return sortedKeys(images), nil
 }
 
-// addDelivery writes the GitOps objects the stack asks for.
+// addDelivery writes the GitOps objects the stack asks for: argocd/
+// (argocd.go) and flux/ (flux.go).
 func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves map[string]int, apis *apiProvider) error {
-	if a := s.Delivery.ArgoCD; a != nil {
-		opts := argocd.Options{
-			StackName:         s.Name,
-			Environment:       s.Environment,
-			Version:           s.Version,
-			RepoURL:           a.Repository,
-			TargetRevision:    a.TargetRevision,
-			Namespace:         a.Namespace,
-			Project:           a.Project,
-			DestinationServer: a.Server,
-			Automated:         a.Sync.Automated,
-			Prune:             a.Sync.Prune,
-			SelfHeal:          a.Sync.SelfHeal,
-			SyncOptions:       a.SyncOptions,
-			ClusterResources:  clusterResources(s, apis, apps),
-		}
-		if opts.SyncOptions == nil {
-			opts.SyncOptions = []string{} // the stack's schema gives the defaults
-		}
-		for _, r := range apps {
-			opts.Apps = append(opts.Apps, argocd.App{
-				Name:        r.app.Name,
-				Namespace:   r.app.Namespace,
-				Namespaces:  r.namespaces(),
-				Wave:        waves[r.app.Name],
-				SyncOptions: r.app.ArgoCD.SyncOptions,
-			})
-		}
-		opts.Apps = append(opts.Apps, jobApps(s, waves)...)
-		if hasMonitoring(tree) {
-			opts.Apps = append(opts.Apps, monitoringApps(s, waves)...)
-		}
-		files, err := argocd.Generate(opts)
-		if err != nil {
-			return fmt.Errorf("generating Argo CD objects: %w", err)
-		}
-		for _, f := range files {
-			if err := addGenerated(tree, f.Path, f.Data); err != nil {
-				return fmt.Errorf("generating Argo CD objects: %w", err)
-			}
-		}
+	if err := addArgoCD(tree, s, apps, waves, apis); err != nil {
+		return err
 	}
 	return addFlux(tree, s, apps)
 }
