@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler/argocd"
@@ -58,4 +60,40 @@ func addArgoCD(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves ma
 		}
 	}
 	return nil
+}
+
+// clusterResources lists the cluster-scoped kinds of the apps' objects,
+// and those the stack adds, for the AppProject's whitelist.
+func clusterResources(s *stack.Stack, p *apiProvider, apps []*renderedApp) []argocd.GroupKind {
+	set := map[argocd.GroupKind]bool{}
+	for _, r := range apps {
+		for _, o := range r.objects {
+			if p.clusterScopedKind(o) {
+				set[argocd.GroupKind{Group: o.Group(), Kind: o.Kind}] = true
+			}
+		}
+	}
+	if a := s.Delivery.ArgoCD; a != nil {
+		for _, gk := range a.ClusterResources {
+			set[argocd.GroupKind{Group: gk.Group, Kind: gk.Kind}] = true
+		}
+	}
+	out := make([]argocd.GroupKind, 0, len(set))
+	for gk := range set {
+		out = append(out, gk)
+	}
+	slices.SortFunc(out, func(a, b argocd.GroupKind) int {
+		return strings.Compare(a.Group+"/"+a.Kind, b.Group+"/"+b.Kind)
+	})
+	return out
+}
+
+// jobApps are the Argo CD Applications of the jobs: one each, like an
+// app's.
+func jobApps(s *stack.Stack, waves map[string]int) []argocd.App {
+	var out []argocd.App
+	for _, j := range s.Jobs {
+		out = append(out, argocd.App{Name: j.Name, Namespace: j.Namespace, Wave: waves[j.Name]})
+	}
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/galley-dev/galley/bundles"
-	"github.com/galley-dev/galley/compiler/argocd"
 	"github.com/galley-dev/galley/compiler/jobs"
 	"github.com/galley-dev/galley/compiler/stack"
 )
@@ -102,16 +101,6 @@ func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, 
 		})
 	}
 	return nil
-}
-
-// jobApps are the Argo CD Applications of the jobs: one each, like an
-// app's.
-func jobApps(s *stack.Stack, waves map[string]int) []argocd.App {
-	var out []argocd.App
-	for _, j := range s.Jobs {
-		out = append(out, argocd.App{Name: j.Name, Namespace: j.Namespace, Wave: waves[j.Name]})
-	}
-	return out
 }
 
 func jobError(j *stack.Job, field, format string, args ...any) *stack.Error {
