@@ -34,11 +34,12 @@ test: tools ## Run every test (unit, golden, real charts, real registry and clie
 	$(MAKE) lint
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, signatures, cron)
+fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, signatures, cron, the object codec)
 	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime $(FUZZTIME) ./bundles
 	$(GO) test -run '^$$' -fuzz '^FuzzReadTree$$' -fuzztime $(FUZZTIME) ./bundles
 	$(GO) test -run '^$$' -fuzz '^FuzzSignatureManifest$$' -fuzztime $(FUZZTIME) ./bundles/sign
 	$(GO) test -run '^$$' -fuzz '^FuzzReadArchive$$' -fuzztime $(FUZZTIME) ./compiler/helm
+	$(GO) test -run '^$$' -fuzz '^FuzzCodec$$' -fuzztime $(FUZZTIME) ./compiler/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./compiler/stack
 	$(GO) test -run '^$$' -fuzz '^FuzzCUEString$$' -fuzztime $(FUZZTIME) ./compiler/stack
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSchedule$$' -fuzztime $(FUZZTIME) ./compiler/jobs

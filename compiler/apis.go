@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -35,13 +36,13 @@ func (o *Object) crdFacts() *crdFacts {
 	if !o.isCRD() {
 		return nil
 	}
-	if o.fromCache {
+	if o.Cached() {
 		return o.crd
 	}
 	spec, _ := o.Body["spec"].(map[string]any)
 	f := &crdFacts{}
 	f.Group, _ = spec["group"].(string)
-	f.Kind, _ = lookup(spec, "names", "kind").(string)
+	f.Kind, _ = manifest.Lookup(spec, "names", "kind").(string)
 	scope, _ := spec["scope"].(string)
 	f.Cluster = scope == "Cluster"
 	versions, _ := spec["versions"].([]any)
@@ -129,7 +130,7 @@ func (p *apiProvider) provided(o *Object) (app string, ok bool) {
 // clusterScopedKind reports whether objects of kind are cluster-scoped, as
 // far as galley can tell: built-in kinds it lists, and the bundle's CRDs.
 func (p *apiProvider) clusterScopedKind(o *Object) bool {
-	return clusterScoped[o.Kind] && builtin(o.APIVersion, o.Kind) || p.clusterK[o.Group()+"/"+o.Kind]
+	return manifest.ClusterScoped[o.Kind] && builtin(o.APIVersion, o.Kind) || p.clusterK[o.Group()+"/"+o.Kind]
 }
 
 // missingAPI is the message for an object whose API nobody provides.

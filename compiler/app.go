@@ -13,6 +13,7 @@ import (
 
 	"github.com/galley-dev/galley/compiler/helm"
 	"github.com/galley-dev/galley/compiler/kustomize"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -306,9 +307,9 @@ func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object, prove func() *pr
 func (r *renderedApp) namespaces() []string {
 	set := map[string]bool{}
 	for _, o := range r.objects {
-		if o.Namespace != "" && o.Namespace != r.app.Namespace && !clusterScoped[o.Kind] {
+		if o.Namespace != "" && o.Namespace != r.app.Namespace && !manifest.ClusterScoped[o.Kind] {
 			set[o.Namespace] = true
 		}
 	}
-	return sortedKeys(set)
+	return manifest.SortedKeys(set)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/galley-dev/galley/compiler/kustomize"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -107,10 +108,8 @@ func decodeAppEntry(key string, b []byte) ([]*Object, bool) {
 		if e.Size < 0 || e.Size > len(blob) {
 			return nil, false
 		}
-		objs[i] = &Object{
-			APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Source: e.Source,
-			yaml: blob[:e.Size:e.Size], images: e.Images, crd: e.CRD, preHook: e.PreHook, fromCache: true,
-		}
+		id := manifest.Object{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Source: e.Source}
+		objs[i] = &Object{Object: *manifest.FromCache(id, blob[:e.Size:e.Size], e.Images), crd: e.CRD, preHook: e.PreHook}
 		blob = blob[e.Size:]
 	}
 	if len(blob) != 0 {
@@ -129,11 +128,10 @@ func (c *renderCache) putApp(key string, objs []*Object) {
 	h := appEntryHeader{Key: key, Objects: make([]appEntryObject, len(objs))}
 	var blob bytes.Buffer
 	for i, o := range objs {
-		y, err := o.YAML()
+		y, err := o.Print()
 		if err != nil {
 			return // the build reports it when it writes the object
 		}
-		o.yaml = y
 		h.Objects[i] = appEntryObject{
 			APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Source: o.Source,
 			Images: o.Images(), CRD: o.crdFacts(), PreHook: o.preHook, Size: len(y),

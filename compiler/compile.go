@@ -18,6 +18,7 @@ import (
 
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler/charts"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 	"github.com/galley-dev/galley/internal/yaml11"
 )
@@ -136,7 +137,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 	if err := addJobs(tree, index, jobs, waves, allImages); err != nil {
 		return nil, err
 	}
-	index.Images = sortedKeys(allImages)
+	index.Images = manifest.SortedKeys(allImages)
 	index.Root = indexRoot(s)
 	if o.ResolveImages != nil && len(index.Images) > 0 {
 		pinned, err := o.ResolveImages(ctx, index.Images)
@@ -201,7 +202,7 @@ func pinImages(x *bundles.Index, pinned map[string]string) {
 			}
 			set[im] = true
 		}
-		return sortedKeys(set)
+		return manifest.SortedKeys(set)
 	}
 	x.Images = pin(x.Images)
 	for i := range x.Apps {
@@ -294,7 +295,7 @@ func checkCollisions(apps []*renderedApp) error {
 	var errs stack.Errors
 	for _, r := range apps {
 		for _, o := range r.objects {
-			k := o.key(r.app.Namespace)
+			k := o.Key(r.app.Namespace)
 			prev, ok := owner[k]
 			if !ok {
 				owner[k] = r
@@ -306,7 +307,7 @@ func checkCollisions(apps []*renderedApp) error {
 				continue
 			}
 			ns := o.Namespace
-			if ns == "" && !clusterScoped[o.Kind] {
+			if ns == "" && !manifest.ClusterScoped[o.Kind] {
 				ns = r.app.Namespace
 			}
 			where := "cluster-wide"
@@ -365,7 +366,7 @@ func addObjects(tree *bundles.Tree, dir, what string, objs []*Object) ([]string,
 			images[im] = true
 		}
 	}
-	return sortedKeys(images), nil
+	return manifest.SortedKeys(images), nil
 }
 
 // addDelivery writes the GitOps objects the stack asks for: argocd/

@@ -54,13 +54,13 @@ func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
 	owner := map[string]*renderedApp{}
 	for _, r := range apps {
 		for _, o := range r.objects {
-			owner[o.key(r.app.Namespace)] = r
+			owner[o.Key(r.app.Namespace)] = r
 		}
 	}
 	var errs stack.Errors
 	for _, r := range rendered {
 		for _, o := range r.objects {
-			if a, ok := owner[o.key(r.job.Namespace)]; ok {
+			if a, ok := owner[o.Key(r.job.Namespace)]; ok {
 				e := jobError(r.job, "", "job %s and app %s both write %s %s in namespace %s: rename one",
 					r.job.Name, a.app.Name, o.Kind, o.Name, r.job.Namespace)
 				e.Related = append(e.Related, a.app.Pos(""))
