@@ -227,6 +227,7 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
 	}
+	renderer := newAppRenderer(cache)
 	out := make([]*renderedApp, len(s.Apps))
 	errs := make([]error, len(s.Apps))
 	var mu sync.Mutex
@@ -238,7 +239,11 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 				return err
 			}
 			start := time.Now()
-			r, err := renderApp(gctx, s, a, cache, remote, created)
+			j, err := prepareApp(s, a, remote, created)
+			var r *renderedApp
+			if err == nil {
+				r, err = renderer.renderApp(gctx, j)
+			}
 			out[i], errs[i] = r, err
 			if o.Progress != nil {
 				ev := Event{App: a.Name, Duration: time.Since(start), Err: err}
