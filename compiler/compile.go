@@ -333,7 +333,7 @@ func checkCollisions(apps []*renderedApp) error {
 
 // addApp writes an app's objects to apps/<name>/, one object per file.
 func addApp(tree *bundles.Tree, r *renderedApp, wave int) (bundles.IndexApp, error) {
-	dir := "apps/" + r.app.Name
+	dir := bundles.AppDir(r.app.Name)
 	images, err := addObjects(tree, dir, "app "+r.app.Name, r.objects)
 	if err != nil {
 		return bundles.IndexApp{}, err

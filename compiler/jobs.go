@@ -78,7 +78,7 @@ func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
 // their images in the index.
 func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, waves map[string]int, allImages map[string]bool) error {
 	for _, r := range rendered {
-		dir := "apps/" + r.job.Name
+		dir := bundles.AppDir(r.job.Name)
 		images, err := addObjects(tree, dir, "job "+r.job.Name, r.objects)
 		if err != nil {
 			return err
