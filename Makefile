@@ -34,11 +34,12 @@ test: tools ## Run every test (unit, golden, real charts, real registry and clie
 	$(MAKE) lint
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, signatures, cron)
+fuzz: ## Run each fuzz target for FUZZTIME (untar, archives, references, CUE, signatures, cron, the object codec)
 	GO=$(GO) scripts/fuzz.sh ./bundles FuzzUntar $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh ./bundles FuzzReadTree $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh ./bundles/sign FuzzSignatureManifest $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh ./compiler/helm FuzzReadArchive $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./compiler/manifest FuzzCodec $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh ./compiler/stack FuzzLoad $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh ./compiler/stack FuzzCUEString $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh ./compiler/jobs FuzzParseSchedule $(FUZZTIME)

@@ -40,6 +40,27 @@ const (
 	AnnotationGalleyVersion = "dev.galley.galley-version"
 )
 
+// The top directories of a bundle's tree, each written by one step of the
+// compiler and read by the tools named: every package names them from here.
+const (
+	// AppsDir holds a directory for each app and job (AppDir), one
+	// Kubernetes object per file: what Argo CD and Flux apply.
+	AppsDir = "apps"
+	// ArgoCDDir holds the Argo CD Applications and AppProject.
+	ArgoCDDir = "argocd"
+	// FluxDir holds the Flux OCIRepository and Kustomizations.
+	FluxDir = "flux"
+	// MonitoringDir holds the alert rules, dashboards and Alertmanager
+	// configuration, applied after every app.
+	MonitoringDir = "monitoring"
+	// TerraformDir holds a directory for each Terraform module, which no
+	// GitOps engine reads.
+	TerraformDir = "terraform"
+)
+
+// AppDir is the directory of the app or job name: apps/<name>.
+func AppDir(name string) string { return AppsDir + "/" + name }
+
 // emptyConfig is the content of the OCI empty descriptor.
 var emptyConfig = []byte("{}")
 

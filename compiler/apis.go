@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/galley-dev/galley/compiler/argocd"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -36,13 +36,13 @@ func (o *Object) crdFacts() *crdFacts {
 	if !o.isCRD() {
 		return nil
 	}
-	if o.fromCache {
+	if o.Cached() {
 		return o.crd
 	}
 	spec, _ := o.Body["spec"].(map[string]any)
 	f := &crdFacts{}
 	f.Group, _ = spec["group"].(string)
-	f.Kind, _ = lookup(spec, "names", "kind").(string)
+	f.Kind, _ = manifest.Lookup(spec, "names", "kind").(string)
 	scope, _ := spec["scope"].(string)
 	f.Cluster = scope == "Cluster"
 	versions, _ := spec["versions"].([]any)
@@ -130,33 +130,7 @@ func (p *apiProvider) provided(o *Object) (app string, ok bool) {
 // clusterScopedKind reports whether objects of kind are cluster-scoped, as
 // far as galley can tell: built-in kinds it lists, and the bundle's CRDs.
 func (p *apiProvider) clusterScopedKind(o *Object) bool {
-	return clusterScoped[o.Kind] && builtin(o.APIVersion, o.Kind) || p.clusterK[o.Group()+"/"+o.Kind]
-}
-
-// clusterResources lists the cluster-scoped kinds of the apps' objects,
-// and those the stack adds, for the AppProject's whitelist.
-func clusterResources(s *stack.Stack, p *apiProvider, apps []*renderedApp) []argocd.GroupKind {
-	set := map[argocd.GroupKind]bool{}
-	for _, r := range apps {
-		for _, o := range r.objects {
-			if p.clusterScopedKind(o) {
-				set[argocd.GroupKind{Group: o.Group(), Kind: o.Kind}] = true
-			}
-		}
-	}
-	if a := s.Delivery.ArgoCD; a != nil {
-		for _, gk := range a.ClusterResources {
-			set[argocd.GroupKind{Group: gk.Group, Kind: gk.Kind}] = true
-		}
-	}
-	out := make([]argocd.GroupKind, 0, len(set))
-	for gk := range set {
-		out = append(out, gk)
-	}
-	slices.SortFunc(out, func(a, b argocd.GroupKind) int {
-		return strings.Compare(a.Group+"/"+a.Kind, b.Group+"/"+b.Kind)
-	})
-	return out
+	return manifest.ClusterScoped[o.Kind] && builtin(o.APIVersion, o.Kind) || p.clusterK[o.Group()+"/"+o.Kind]
 }
 
 // missingAPI is the message for an object whose API nobody provides.

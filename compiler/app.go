@@ -13,6 +13,7 @@ import (
 
 	"github.com/galley-dev/galley/compiler/helm"
 	"github.com/galley-dev/galley/compiler/kustomize"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -26,12 +27,20 @@ type renderedApp struct {
 	objects []*Object
 }
 
-// renderApp renders an app's chart once, with every value that would
-// change between runs (randAlphaNum, now, genCA...) traced into the output
-// (helm/trace.go) so that it is caught instead of bundled, then applies the app's patches and checks its Secrets. With a cache, an
-// app whose render, patches and secrets policy are unchanged comes back
-// from its app entry (appcache.go) without any of that.
-func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderCache, remote chartSet, created time.Time) (*renderedApp, error) {
+// appJob is an app ready to render: everything its objects depend on,
+// read from the stack and its chart without rendering anything. A cache
+// keys an app's objects by it.
+type appJob struct {
+	stack *stack.Stack
+	app   *stack.App
+	chart *helm.Chart
+	req   helm.Request
+	ko    kustomize.Options
+	marks deliveryMarks
+}
+
+// prepareApp loads the app's chart and merges its values.
+func prepareApp(s *stack.Stack, a *stack.App, remote chartSet, created time.Time) (*appJob, error) {
 	ch, err := remote.load(s, a)
 	if err != nil {
 		return nil, err
@@ -52,39 +61,67 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	if a.PinNow {
 		req.Now = &created
 	}
+	return &appJob{stack: s, app: a, chart: ch, req: req, ko: kustomizeOptions(a), marks: marksFor(s, a)}, nil
+}
+
+// An appRenderer turns an app into its finished objects. The build is
+// appBuilder; cachingApps (appcache.go) wraps it, as ko wraps its
+// builders, so that caching stays out of rendering.
+type appRenderer interface {
+	renderApp(ctx context.Context, j *appJob) (*renderedApp, error)
+}
+
+// A chartRenderer renders a chart; cached says the documents came from
+// a cache. helmRenderer renders; cachingCharts (cache.go) wraps it.
+type chartRenderer interface {
+	render(ctx context.Context, ch *helm.Chart, req helm.Request) (docs []helm.Document, cached bool, err error)
+}
+
+// newAppRenderer is the build with the caches dir holds (nil for none).
+func newAppRenderer(cache *renderCache) appRenderer {
+	if cache == nil {
+		return appBuilder{charts: helmRenderer{}}
+	}
+	return cachingApps{inner: appBuilder{charts: cachingCharts{inner: helmRenderer{}, cache: cache}}, cache: cache}
+}
+
+// helmRenderer renders with Helm's engine, with every value that would
+// change between runs (randAlphaNum, now, genCA...) traced into the
+// output (helm/trace.go) so that it is caught instead of bundled.
+type helmRenderer struct{}
+
+func (helmRenderer) render(ctx context.Context, ch *helm.Chart, req helm.Request) ([]helm.Document, bool, error) {
+	docs, err := helm.Render(ctx, ch, req)
+	return docs, false, err
+}
+
+// appBuilder renders an app's chart once, applies the app's patches and
+// checks its objects (determinism, Secrets, credentials).
+type appBuilder struct {
+	charts chartRenderer
+}
+
+var (
+	_ appRenderer   = appBuilder{}
+	_ chartRenderer = helmRenderer{}
+)
+
+func (b appBuilder) renderApp(ctx context.Context, j *appJob) (*renderedApp, error) {
+	a, ch, req := j.app, j.chart, j.req
 	// Non-determinism and plaintext Secrets are both reported: an
 	// unpinned chart usually has both problems, and fixing one should not
 	// reveal the other on the next run.
 	var problems stack.Errors
-	ko := kustomizeOptions(a)
-	marks := marksFor(s, a)
-	key, appKey := "", ""
-	if cache != nil {
-		if key, err = cache.key(ch, req); err != nil {
-			return nil, err
+	first, hit, err := b.charts.render(ctx, ch, req)
+	var nd *helm.NondeterminismError
+	switch {
+	case errors.As(err, &nd):
+		problems = append(problems, nondeterministic(a, nd, newProver(ctx, ch, req)))
+	case err != nil:
+		if es, ok := valuesSchemaErrors(a, ch.Name, err); ok {
+			return nil, es
 		}
-		if appKey, err = cache.appKey(key, ko, a.Secrets, marks); err != nil {
-			return nil, err
-		}
-		if objs, ok := cache.getApp(appKey); ok {
-			return &renderedApp{app: a, chart: ch, cached: true, objects: objs}, nil
-		}
-	}
-	first, hit := cache.get(key)
-	if !hit {
-		var nd *helm.NondeterminismError
-		first, err = helm.Render(ctx, ch, req)
-		switch {
-		case errors.As(err, &nd):
-			problems = append(problems, nondeterministic(a, nd, newProver(ctx, ch, req)))
-		case err != nil:
-			if es, ok := valuesSchemaErrors(a, ch.Name, err); ok {
-				return nil, es
-			}
-			return nil, appError(a, "chart", "%v", err)
-		default:
-			cache.put(key, first)
-		}
+		return nil, appError(a, "chart", "%v", err)
 	}
 
 	docs := make([][]byte, len(first))
@@ -93,7 +130,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 		docs[i] = d.YAML
 		sources[i] = d.Source
 	}
-	patched, err := kustomize.Apply(docs, ko)
+	patched, err := kustomize.Apply(docs, j.ko)
 	if err != nil {
 		return nil, appError(a, "patches", "patching chart %s: %v", ch.Name, err)
 	}
@@ -117,7 +154,7 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 			r.objects = append(r.objects, o)
 		}
 	}
-	if err := markObjects(a, marks, r.objects); err != nil {
+	if err := markObjects(a, j.marks, r.objects); err != nil {
 		problems = append(problems, err)
 	}
 	if err := checkSecrets(a, ch, r.objects, func() *prover { return newProver(ctx, ch, req) }); err != nil {
@@ -129,7 +166,6 @@ func renderApp(ctx context.Context, s *stack.Stack, a *stack.App, cache *renderC
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	cache.putApp(appKey, r.objects)
 	return r, nil
 }
 
@@ -306,9 +342,9 @@ func checkSecrets(a *stack.App, ch *helm.Chart, objs []*Object, prove func() *pr
 func (r *renderedApp) namespaces() []string {
 	set := map[string]bool{}
 	for _, o := range r.objects {
-		if o.Namespace != "" && o.Namespace != r.app.Namespace && !clusterScoped[o.Kind] {
+		if o.Namespace != "" && o.Namespace != r.app.Namespace && !manifest.ClusterScoped[o.Kind] {
 			set[o.Namespace] = true
 		}
 	}
-	return sortedKeys(set)
+	return manifest.SortedKeys(set)
 }

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/galley-dev/galley/compiler/kustomize"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -49,6 +51,34 @@ type appEntryObject struct {
 	Size       int       `json:"size"`
 }
 
+// cachingApps serves an app's finished objects from its app entry, and
+// stores those of inner for apps whose checks passed.
+type cachingApps struct {
+	inner appRenderer
+	cache *renderCache
+}
+
+var _ appRenderer = cachingApps{}
+
+func (c cachingApps) renderApp(ctx context.Context, j *appJob) (*renderedApp, error) {
+	renderKey, err := c.cache.key(j.chart, j.req)
+	if err != nil {
+		return nil, err
+	}
+	key, err := c.cache.appKey(renderKey, j.ko, j.app.Secrets, j.marks)
+	if err != nil {
+		return nil, err
+	}
+	if objs, ok := c.cache.getApp(key); ok {
+		return &renderedApp{app: j.app, chart: j.chart, cached: true, objects: objs}, nil
+	}
+	r, err := c.inner.renderApp(ctx, j)
+	if err == nil {
+		c.cache.putApp(key, r.objects)
+	}
+	return r, err
+}
+
 // appKey is the key of an app's entry: the render key and what turns the
 // render into the app's objects.
 func (c *renderCache) appKey(renderKey string, ko kustomize.Options, secrets stack.SecretPolicy, marks deliveryMarks) (string, error) {
@@ -72,9 +102,6 @@ func (c *renderCache) appPath(key string) string {
 // getApp returns an app's cached objects, if there is a sound entry. Their
 // Body is nil: YAML and Images answer from the entry.
 func (c *renderCache) getApp(key string) ([]*Object, bool) {
-	if c == nil {
-		return nil, false
-	}
 	b, err := os.ReadFile(c.appPath(key))
 	if err != nil {
 		return nil, false
@@ -107,10 +134,8 @@ func decodeAppEntry(key string, b []byte) ([]*Object, bool) {
 		if e.Size < 0 || e.Size > len(blob) {
 			return nil, false
 		}
-		objs[i] = &Object{
-			APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Source: e.Source,
-			yaml: blob[:e.Size:e.Size], images: e.Images, crd: e.CRD, preHook: e.PreHook, fromCache: true,
-		}
+		id := manifest.Object{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Source: e.Source}
+		objs[i] = &Object{Object: *manifest.FromCache(id, blob[:e.Size:e.Size], e.Images), crd: e.CRD, preHook: e.PreHook}
 		blob = blob[e.Size:]
 	}
 	if len(blob) != 0 {
@@ -123,17 +148,13 @@ func decodeAppEntry(key string, b []byte) ([]*Object, bool) {
 // YAML stays with the object so that the build does not print it again.
 // Failing to cache is not failing to build.
 func (c *renderCache) putApp(key string, objs []*Object) {
-	if c == nil {
-		return
-	}
 	h := appEntryHeader{Key: key, Objects: make([]appEntryObject, len(objs))}
 	var blob bytes.Buffer
 	for i, o := range objs {
-		y, err := o.YAML()
+		y, err := o.Print()
 		if err != nil {
 			return // the build reports it when it writes the object
 		}
-		o.yaml = y
 		h.Objects[i] = appEntryObject{
 			APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Source: o.Source,
 			Images: o.Images(), CRD: o.crdFacts(), PreHook: o.preHook, Size: len(y),

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -101,9 +102,6 @@ func (c *renderCache) path(key string) string {
 // get returns the cached render, if there is a sound one. A damaged entry
 // is a miss, and is overwritten by the next put.
 func (c *renderCache) get(key string) ([]helm.Document, bool) {
-	if c == nil {
-		return nil, false
-	}
 	b, err := os.ReadFile(c.path(key))
 	if err != nil {
 		return nil, false
@@ -118,14 +116,35 @@ func (c *renderCache) get(key string) ([]helm.Document, bool) {
 // put stores a render. Failing to cache is not failing to build: the
 // error is dropped and the next build renders again.
 func (c *renderCache) put(key string, docs []helm.Document) {
-	if c == nil {
-		return
-	}
 	b, err := json.Marshal(cacheEntry{Key: key, Documents: docs})
 	if err != nil {
 		return
 	}
 	c.writeFile(c.path(key), b)
+}
+
+// cachingCharts serves renders from the render cache, and stores the
+// renders of inner that passed the determinism check.
+type cachingCharts struct {
+	inner chartRenderer
+	cache *renderCache
+}
+
+var _ chartRenderer = cachingCharts{}
+
+func (c cachingCharts) render(ctx context.Context, ch *helm.Chart, req helm.Request) ([]helm.Document, bool, error) {
+	key, err := c.cache.key(ch, req)
+	if err != nil {
+		return nil, false, err
+	}
+	if docs, ok := c.cache.get(key); ok {
+		return docs, true, nil
+	}
+	docs, _, err := c.inner.render(ctx, ch, req)
+	if err == nil {
+		c.cache.put(key, docs)
+	}
+	return docs, false, err
 }
 
 // DefaultCacheDir is where galley caches renders: $GALLEY_CACHE_DIR, else

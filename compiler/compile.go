@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/galley-dev/galley/bundles"
-	"github.com/galley-dev/galley/compiler/argocd"
 	"github.com/galley-dev/galley/compiler/charts"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 	"github.com/galley-dev/galley/internal/yaml11"
 )
@@ -137,7 +137,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 	if err := addJobs(tree, index, jobs, waves, allImages); err != nil {
 		return nil, err
 	}
-	index.Images = sortedKeys(allImages)
+	index.Images = manifest.SortedKeys(allImages)
 	index.Root = indexRoot(s)
 	if o.ResolveImages != nil && len(index.Images) > 0 {
 		pinned, err := o.ResolveImages(ctx, index.Images)
@@ -202,7 +202,7 @@ func pinImages(x *bundles.Index, pinned map[string]string) {
 			}
 			set[im] = true
 		}
-		return sortedKeys(set)
+		return manifest.SortedKeys(set)
 	}
 	x.Images = pin(x.Images)
 	for i := range x.Apps {
@@ -227,6 +227,7 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
 	}
+	renderer := newAppRenderer(cache)
 	out := make([]*renderedApp, len(s.Apps))
 	errs := make([]error, len(s.Apps))
 	var mu sync.Mutex
@@ -238,7 +239,11 @@ func renderApps(ctx context.Context, s *stack.Stack, o Options, remote chartSet,
 				return err
 			}
 			start := time.Now()
-			r, err := renderApp(gctx, s, a, cache, remote, created)
+			j, err := prepareApp(s, a, remote, created)
+			var r *renderedApp
+			if err == nil {
+				r, err = renderer.renderApp(gctx, j)
+			}
 			out[i], errs[i] = r, err
 			if o.Progress != nil {
 				ev := Event{App: a.Name, Duration: time.Since(start), Err: err}
@@ -295,7 +300,7 @@ func checkCollisions(apps []*renderedApp) error {
 	var errs stack.Errors
 	for _, r := range apps {
 		for _, o := range r.objects {
-			k := o.key(r.app.Namespace)
+			k := o.Key(r.app.Namespace)
 			prev, ok := owner[k]
 			if !ok {
 				owner[k] = r
@@ -307,7 +312,7 @@ func checkCollisions(apps []*renderedApp) error {
 				continue
 			}
 			ns := o.Namespace
-			if ns == "" && !clusterScoped[o.Kind] {
+			if ns == "" && !manifest.ClusterScoped[o.Kind] {
 				ns = r.app.Namespace
 			}
 			where := "cluster-wide"
@@ -328,7 +333,7 @@ func checkCollisions(apps []*renderedApp) error {
 
 // addApp writes an app's objects to apps/<name>/, one object per file.
 func addApp(tree *bundles.Tree, r *renderedApp, wave int) (bundles.IndexApp, error) {
-	dir := "apps/" + r.app.Name
+	dir := bundles.AppDir(r.app.Name)
 	images, err := addObjects(tree, dir, "app "+r.app.Name, r.objects)
 	if err != nil {
 		return bundles.IndexApp{}, err
@@ -366,52 +371,14 @@ func addObjects(tree *bundles.Tree, dir, what string, objs []*Object) ([]string,
 			images[im] = true
 		}
 	}
-	return sortedKeys(images), nil
+	return manifest.SortedKeys(images), nil
 }
 
-// addDelivery writes the GitOps objects the stack asks for.
+// addDelivery writes the GitOps objects the stack asks for: argocd/
+// (argocd.go) and flux/ (flux.go).
 func addDelivery(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, waves map[string]int, apis *apiProvider) error {
-	if a := s.Delivery.ArgoCD; a != nil {
-		opts := argocd.Options{
-			StackName:         s.Name,
-			Environment:       s.Environment,
-			Version:           s.Version,
-			RepoURL:           a.Repository,
-			TargetRevision:    a.TargetRevision,
-			Namespace:         a.Namespace,
-			Project:           a.Project,
-			DestinationServer: a.Server,
-			Automated:         a.Sync.Automated,
-			Prune:             a.Sync.Prune,
-			SelfHeal:          a.Sync.SelfHeal,
-			SyncOptions:       a.SyncOptions,
-			ClusterResources:  clusterResources(s, apis, apps),
-		}
-		if opts.SyncOptions == nil {
-			opts.SyncOptions = []string{} // the stack's schema gives the defaults
-		}
-		for _, r := range apps {
-			opts.Apps = append(opts.Apps, argocd.App{
-				Name:        r.app.Name,
-				Namespace:   r.app.Namespace,
-				Namespaces:  r.namespaces(),
-				Wave:        waves[r.app.Name],
-				SyncOptions: r.app.ArgoCD.SyncOptions,
-			})
-		}
-		opts.Apps = append(opts.Apps, jobApps(s, waves)...)
-		if hasMonitoring(tree) {
-			opts.Apps = append(opts.Apps, monitoringApps(s, waves)...)
-		}
-		files, err := argocd.Generate(opts)
-		if err != nil {
-			return fmt.Errorf("generating Argo CD objects: %w", err)
-		}
-		for _, f := range files {
-			if err := addGenerated(tree, f.Path, f.Data); err != nil {
-				return fmt.Errorf("generating Argo CD objects: %w", err)
-			}
-		}
+	if err := addArgoCD(tree, s, apps, waves, apis); err != nil {
+		return err
 	}
 	return addFlux(tree, s, apps)
 }

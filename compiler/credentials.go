@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -91,8 +92,8 @@ func credentialFields(o *Object) []credentialField {
 			}
 		}
 	}
-	if path, ok := podSpecPaths[o.Kind]; ok {
-		spec, _ := lookup(o.Body, path...).(map[string]any)
+	if path, ok := manifest.PodSpecs[o.Kind]; ok {
+		spec, _ := manifest.Lookup(o.Body, path...).(map[string]any)
 		for _, kind := range []string{"initContainers", "containers"} {
 			list, _ := spec[kind].([]any)
 			for _, c := range list {

@@ -8,6 +8,7 @@ import (
 	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler/alerts"
 	"github.com/galley-dev/galley/compiler/flux"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -91,7 +92,7 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 func unnamespaced(r *renderedApp) []string {
 	var out []string
 	for _, o := range r.objects {
-		if o.Namespace == "" && !clusterScoped[o.Kind] {
+		if o.Namespace == "" && !manifest.ClusterScoped[o.Kind] {
 			out = append(out, o.Kind+"/"+o.Name)
 		}
 	}

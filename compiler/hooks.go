@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/galley-dev/galley/compiler/flux"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -60,7 +61,7 @@ func hookEvents(o *Object) []string {
 }
 
 func annotations(o *Object) map[string]any {
-	m, _ := lookup(o.Body, "metadata", "annotations").(map[string]any)
+	m, _ := manifest.Lookup(o.Body, "metadata", "annotations").(map[string]any)
 	return m
 }
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/galley-dev/galley/bundles"
-	"github.com/galley-dev/galley/compiler/argocd"
 	"github.com/galley-dev/galley/compiler/jobs"
 	"github.com/galley-dev/galley/compiler/stack"
 )
@@ -55,13 +54,13 @@ func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
 	owner := map[string]*renderedApp{}
 	for _, r := range apps {
 		for _, o := range r.objects {
-			owner[o.key(r.app.Namespace)] = r
+			owner[o.Key(r.app.Namespace)] = r
 		}
 	}
 	var errs stack.Errors
 	for _, r := range rendered {
 		for _, o := range r.objects {
-			if a, ok := owner[o.key(r.job.Namespace)]; ok {
+			if a, ok := owner[o.Key(r.job.Namespace)]; ok {
 				e := jobError(r.job, "", "job %s and app %s both write %s %s in namespace %s: rename one",
 					r.job.Name, a.app.Name, o.Kind, o.Name, r.job.Namespace)
 				e.Related = append(e.Related, a.app.Pos(""))
@@ -79,7 +78,7 @@ func checkJobCollisions(apps []*renderedApp, rendered []*renderedJob) error {
 // their images in the index.
 func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, waves map[string]int, allImages map[string]bool) error {
 	for _, r := range rendered {
-		dir := "apps/" + r.job.Name
+		dir := bundles.AppDir(r.job.Name)
 		images, err := addObjects(tree, dir, "job "+r.job.Name, r.objects)
 		if err != nil {
 			return err
@@ -102,16 +101,6 @@ func addJobs(tree *bundles.Tree, index *bundles.Index, rendered []*renderedJob, 
 		})
 	}
 	return nil
-}
-
-// jobApps are the Argo CD Applications of the jobs: one each, like an
-// app's.
-func jobApps(s *stack.Stack, waves map[string]int) []argocd.App {
-	var out []argocd.App
-	for _, j := range s.Jobs {
-		out = append(out, argocd.App{Name: j.Name, Namespace: j.Namespace, Wave: waves[j.Name]})
-	}
-	return out
 }
 
 func jobError(j *stack.Job, field, format string, args ...any) *stack.Error {

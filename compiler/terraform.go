@@ -11,7 +11,7 @@ import (
 
 // terraformDir is where a stack's Terraform modules go in the bundle,
 // outside apps/: Argo CD and Flux must never read them.
-const terraformDir = "terraform/"
+const terraformDir = bundles.TerraformDir + "/"
 
 // addTerraform writes each Terraform module to terraform/<name>/ and
 // lists it in the index. Load has checked the modules already; building

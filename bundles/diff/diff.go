@@ -46,10 +46,10 @@ const (
 const (
 	KindApp        = "app"
 	KindJob        = "job"
-	KindArgoCD     = "argocd"
-	KindFlux       = "flux"
-	KindMonitoring = "monitoring"
-	KindTerraform  = "terraform"
+	KindArgoCD     = bundles.ArgoCDDir
+	KindFlux       = bundles.FluxDir
+	KindMonitoring = bundles.MonitoringDir
+	KindTerraform  = bundles.TerraformDir
 	KindOther      = "other"
 )
 
@@ -286,9 +286,9 @@ func split(t *bundles.Tree) map[string]*sectionFiles {
 		if top, rest, ok := strings.Cut(f.Path, "/"); ok {
 			kind, name, dir = KindOther, top, top
 			switch top {
-			case "apps":
+			case bundles.AppsDir:
 				if app, _, ok := strings.Cut(rest, "/"); ok {
-					kind, name, dir = KindApp, app, "apps/"+app
+					kind, name, dir = KindApp, app, bundles.AppDir(app)
 				}
 			case KindArgoCD, KindFlux, KindMonitoring, KindTerraform:
 				kind = top

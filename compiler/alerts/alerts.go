@@ -46,7 +46,7 @@ import (
 )
 
 // Dir is the bundle directory the files go to.
-const Dir = "monitoring"
+const Dir = bundles.MonitoringDir
 
 // Label names galley sets on every alert.
 const (

@@ -160,9 +160,9 @@ const (
 	waveKey     = "argocd.argoproj.io/sync-wave"
 	partOfLabel = "app.kubernetes.io/part-of"
 	apiVersion  = "argoproj.io/v1alpha1"
-	projectFile = "argocd/apps/project.yaml"
-	rootFile    = "argocd/root.yaml"
-	appsDir     = "argocd/apps"
+	projectFile = bundles.ArgoCDDir + "/apps/project.yaml"
+	rootFile    = bundles.ArgoCDDir + "/root.yaml"
+	appsDir     = bundles.ArgoCDDir + "/apps"
 )
 
 // Generate returns the Argo CD files for o, sorted by path. The YAML is
@@ -287,7 +287,7 @@ func Generate(o Options) ([]bundles.File, error) {
 
 func (a App) path() string {
 	if a.Path == "" {
-		return "apps/" + a.Name
+		return bundles.AppDir(a.Name)
 	}
 	return a.Path
 }

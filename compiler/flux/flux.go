@@ -87,12 +87,12 @@ const (
 
 // Paths of the generated files.
 const (
-	Dir               = "flux"
-	RootDir           = "flux/root"
-	AppsDir           = "flux/apps"
-	OCIRepositoryFile = "flux/root/ocirepository.yaml"
-	KustomizationFile = "flux/root/kustomization.yaml"
-	NamespacesDir     = "flux/apps/namespaces"
+	Dir               = bundles.FluxDir
+	RootDir           = Dir + "/root"
+	AppsDir           = Dir + "/apps"
+	OCIRepositoryFile = RootDir + "/ocirepository.yaml"
+	KustomizationFile = RootDir + "/kustomization.yaml"
+	NamespacesDir     = AppsDir + "/namespaces"
 )
 
 // HookPhaseKey marks the objects of an app that its hooks Kustomization
@@ -319,7 +319,7 @@ func deleteObjects(annotationSelector string) patch {
 
 func (a App) path() string {
 	if a.Path == "" {
-		return "apps/" + a.Name
+		return bundles.AppDir(a.Name)
 	}
 	return a.Path
 }

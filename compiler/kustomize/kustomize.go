@@ -48,6 +48,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
+
+	"github.com/galley-dev/galley/compiler/manifest"
 )
 
 // Target selects the objects a patch applies to. Empty fields match
@@ -361,17 +363,17 @@ func patchConfig(i int, p Patch) map[string]any {
 	return c
 }
 
-// imageFieldSpecs are the paths Kustomize's images field uses beyond the
-// containers and initContainers it finds anywhere in an object.
-var imageFieldSpecs = []types.FieldSpec{
-	{Path: "spec/containers[]/image", CreateIfNotPresent: true},
-	{Path: "spec/initContainers[]/image", CreateIfNotPresent: true},
-	{Path: "spec/volumes[]/image/reference", CreateIfNotPresent: true},
-	{Path: "spec/template/spec/containers[]/image", CreateIfNotPresent: true},
-	{Path: "spec/template/spec/initContainers[]/image", CreateIfNotPresent: true},
-	{Path: "spec/template/spec/volumes[]/image/reference", CreateIfNotPresent: true},
-	{Path: "spec/jobTemplate/spec/template/spec/volumes[]/image/reference", CreateIfNotPresent: true},
-}
+// imageFieldSpecs are where Kustomize's images field looks beyond the
+// containers and initContainers it finds anywhere in an object: every
+// place of manifest.ImageFields, the table the bundle's image index reads
+// too, so an image is rewritten where it is indexed.
+var imageFieldSpecs = func() []types.FieldSpec {
+	out := make([]types.FieldSpec, len(manifest.ImageFields))
+	for i, f := range manifest.ImageFields {
+		out[i] = types.FieldSpec{Gvk: resid.Gvk{Group: f.Group, Kind: f.Kind}, Path: strings.Join(f.Path, "/")}
+	}
+	return out
+}()
 
 func (o Options) validate() error {
 	var errs []error

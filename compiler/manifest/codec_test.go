@@ -1,4 +1,4 @@
-package compiler
+package manifest_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 
 	yaml2 "go.yaml.in/yaml/v2"
 
+	"github.com/galley-dev/galley/compiler"
+	"github.com/galley-dev/galley/compiler/manifest"
 	"github.com/galley-dev/galley/compiler/stack"
 )
 
@@ -21,16 +23,16 @@ import (
 // the example stack, and for the values the round trip treats specially.
 func TestYAMLMatchesJSONToYAML(t *testing.T) {
 	ctx := context.Background()
-	if _, err := os.Stat(filepath.Join("..", "..", "shared", "charts")); err != nil {
+	if _, err := os.Stat(filepath.Join("..", "..", "..", "shared", "charts")); err != nil {
 		t.Fatalf("the real chart corpus is missing: %v (it lives in ../shared/charts beside the checkout)", err)
 	}
 	for _, dir := range []string{
-		filepath.Join("..", "testdata", "stacks", "real-charts"),
-		filepath.Join("..", "examples", "data-platform"),
+		filepath.Join("..", "..", "testdata", "stacks", "real-charts"),
+		filepath.Join("..", "..", "examples", "data-platform"),
 	} {
-		// ../.. holds the checkout and ../shared/charts: the root the
+		// ../../.. holds the checkout and ../shared/charts: the root the
 		// real-charts stack needs (--root .. from the checkout).
-		res, err := Compile(ctx, dir, Options{Getenv: func(string) string { return "" }, Root: stack.Root{Dir: filepath.Join("..", "..")}})
+		res, err := compiler.Compile(ctx, dir, compiler.Options{Getenv: func(string) string { return "" }, Root: stack.Root{Dir: filepath.Join("..", "..", "..")}})
 		if err != nil {
 			t.Fatal(stack.FormatError(err, dir))
 		}
@@ -40,12 +42,12 @@ func TestYAMLMatchesJSONToYAML(t *testing.T) {
 			if !strings.HasPrefix(f.Path, "apps/") {
 				continue
 			}
-			o, err := parseObject(f.Data, f.Path)
+			o, err := manifest.Parse(f.Data, f.Path)
 			if err != nil || o == nil {
 				t.Fatalf("%s: %v", f.Path, err)
 			}
 			n++
-			if !yamlReady(o.Body) {
+			if !manifest.YAMLReady(o.Body) {
 				t.Errorf("%s: %s takes the slow way", dir, o.ID())
 			}
 			sameYAML(t, o)
@@ -73,17 +75,17 @@ func TestYAMLMatchesJSONToYAML(t *testing.T) {
 		"other types":     map[string]any{"int": 3, "float": 1.5, "strings": []string{"a"}},
 		"nan":             map[string]any{"f": json.Number("NaN")},
 	} {
-		o := &Object{APIVersion: "v1", Kind: "ConfigMap", Name: name, Body: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "data": v}}
+		o := &manifest.Object{APIVersion: "v1", Kind: "ConfigMap", Name: name, Body: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "data": v}}
 		t.Run(name, func(t *testing.T) { sameYAML(t, o) })
 	}
 }
 
-// TestParseObjectMatchesYAMLToJSON: parseObject gives the object (or the
+// TestParseMatchesYAMLToJSON: Parse gives the object (or the
 // error) of the JSON round trip it replaces, for every document the stock
 // helm CLI renders from the real charts and for the YAML that round trip
 // treats specially.
-func TestParseObjectMatchesYAMLToJSON(t *testing.T) {
-	goldens, err := filepath.Glob(filepath.Join("..", "..", "shared", "charts", "_golden", "*.yaml"))
+func TestParseMatchesYAMLToJSON(t *testing.T) {
+	goldens, err := filepath.Glob(filepath.Join("..", "..", "..", "shared", "charts", "_golden", "*.yaml"))
 	if err != nil || len(goldens) == 0 {
 		t.Fatalf("no reference renders in ../shared/charts/_golden: %v", err)
 	}
@@ -101,7 +103,7 @@ func TestParseObjectMatchesYAMLToJSON(t *testing.T) {
 			if err := yaml2.Unmarshal([]byte(doc), &y); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			if _, ok := jsonValue(y); y != nil && !ok {
+			if _, ok := manifest.JSONValue(y); y != nil && !ok {
 				t.Errorf("%s takes the slow way", name)
 			}
 		}
@@ -146,8 +148,8 @@ func TestParseObjectMatchesYAMLToJSON(t *testing.T) {
 
 func sameParse(t *testing.T, name, doc string) {
 	t.Helper()
-	got, gerr := parseObject([]byte(doc), "src")
-	want, werr := parseObjectViaJSON([]byte(doc), "src")
+	got, gerr := manifest.Parse([]byte(doc), "src")
+	want, werr := manifest.ParseViaJSON([]byte(doc), "src")
 	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 		t.Errorf("%s: error %v, the JSON way gives %v", name, gerr, werr)
 		return
@@ -157,10 +159,10 @@ func sameParse(t *testing.T, name, doc string) {
 	}
 }
 
-func sameYAML(t *testing.T, o *Object) {
+func sameYAML(t *testing.T, o *manifest.Object) {
 	t.Helper()
 	got, gerr := o.YAML()
-	want, werr := o.yamlViaJSON()
+	want, werr := manifest.YAMLViaJSON(o)
 	if (gerr == nil) != (werr == nil) {
 		t.Errorf("%s: error %v, the JSON way gives %v", o.ID(), gerr, werr)
 		return
@@ -174,13 +176,13 @@ func sameYAML(t *testing.T, o *Object) {
 // objects of the real charts: the walk that decides whether an object
 // needs quoting, against printing it.
 func BenchmarkYAML11Check(b *testing.B) {
-	res, err := Compile(context.Background(), filepath.Join("..", "testdata", "stacks", "real-charts"), Options{Getenv: func(string) string { return "" }})
+	res, err := compiler.Compile(context.Background(), filepath.Join("..", "..", "testdata", "stacks", "real-charts"), compiler.Options{Getenv: func(string) string { return "" }, Root: stack.Root{Dir: filepath.Join("..", "..", "..")}})
 	if err != nil {
 		b.Fatal(stack.FormatError(err, ""))
 	}
 	var bodies []map[string]any
 	for _, f := range res.Tree.Files() {
-		if o, err := parseObject(f.Data, f.Path); err == nil && o != nil && strings.HasPrefix(f.Path, "apps/") {
+		if o, err := manifest.Parse(f.Data, f.Path); err == nil && o != nil && strings.HasPrefix(f.Path, "apps/") {
 			bodies = append(bodies, o.Body)
 		}
 	}
@@ -196,7 +198,7 @@ func BenchmarkYAML11Check(b *testing.B) {
 	b.Run("check", func(b *testing.B) {
 		for b.Loop() {
 			for _, body := range bodies {
-				yaml11Clean(body)
+				manifest.YAML11Clean(body)
 			}
 		}
 	})
