@@ -442,6 +442,8 @@ func (src *source) resolveManifest(ctx context.Context, reference string) (ocisp
 // everything it references, children first, each blob once.
 func (w *layoutWriter) copyGraph(ctx context.Context, src *source, desc ocispec.Descriptor, data []byte) error {
 	if w.written[desc.Digest] {
+		// Reported, so that the end summary can count what images share.
+		w.rc.Skipped("pull", what(desc), desc)
 		return nil
 	}
 	if !isManifest(desc.MediaType) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type buildResult struct {
 	Images       []string `json:"images"`
 	Files        int      `json:"files"`
 	LayerSize    int64    `json:"layerSize"`
+	// Render is the end summary: which apps were rendered, which came
+	// from the cache.
+	Render renderSummary `json:"render"`
 }
 
 func newBuildCmd(env *Env) *cobra.Command {
@@ -108,6 +112,7 @@ trust; bundle.json records either.`,
 				Images:       res.Index.Images,
 				Files:        res.Tree.Len(),
 				LayerSize:    res.Bundle.LayerDescriptor.Size,
+				Render:       t.result(),
 			}
 			for _, a := range res.Index.Apps {
 				r.Apps = append(r.Apps, a.Name)
@@ -148,8 +153,17 @@ func progressPrinter(env *Env) func(compiler.Event) {
 // renderTally counts, for the end summary, the apps rendered and those
 // that came from the cache.
 type renderTally struct {
-	rendered, cached int
+	rendered, cached []string
 	renderTime       time.Duration
+}
+
+// renderSummary is the end summary in --output json.
+type renderSummary struct {
+	Rendered []string `json:"rendered"`
+	Cached   []string `json:"cached"`
+	// RenderSeconds adds up the render time of the apps rendered, which
+	// run several at a time: it can exceed the wall time.
+	RenderSeconds float64 `json:"renderSeconds"`
 }
 
 // track counts each event, then hands it to next (nil when progress is
@@ -158,9 +172,9 @@ func (t *renderTally) track(next func(compiler.Event)) func(compiler.Event) {
 	return func(e compiler.Event) {
 		if e.Err == nil {
 			if e.Cached {
-				t.cached++
+				t.cached = append(t.cached, e.App)
 			} else {
-				t.rendered++
+				t.rendered = append(t.rendered, e.App)
 				t.renderTime += e.Duration
 			}
 		}
@@ -173,10 +187,23 @@ func (t *renderTally) track(next func(compiler.Event)) func(compiler.Event) {
 // summary says what was rendered and what came from the cache, on every
 // build: it is one line, in CI too.
 func (t *renderTally) summary(env *Env) {
-	if t.rendered+t.cached == 0 {
+	if len(t.rendered)+len(t.cached) == 0 {
 		return
 	}
-	fmt.Fprintf(env.Stderr, "apps: %d rendered (%s), %d from the cache\n", t.rendered, t.renderTime.Round(time.Millisecond), t.cached)
+	fmt.Fprintf(env.Stderr, "apps: %d rendered (%s), %d from the cache\n", len(t.rendered), t.renderTime.Round(time.Millisecond), len(t.cached))
+}
+
+// result is the summary for --output json, the names sorted: apps render
+// several at a time and finish in any order.
+func (t *renderTally) result() renderSummary {
+	r := renderSummary{
+		Rendered:      append([]string{}, t.rendered...),
+		Cached:        append([]string{}, t.cached...),
+		RenderSeconds: t.renderTime.Round(time.Millisecond).Seconds(),
+	}
+	sort.Strings(r.Rendered)
+	sort.Strings(r.Cached)
+	return r
 }
 
 func humanBytes(n int64) string {

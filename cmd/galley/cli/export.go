@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,12 @@ type exportResult struct {
 	Images    []airgap.ExportedImage `json:"images"`
 	Blobs     int                    `json:"blobs"`
 	Bytes     int64                  `json:"bytes"`
+	// Shared counts the blobs met again (a layer several images have in
+	// common), written once; SharedBytes what writing them again would
+	// have cost.
+	Shared      int     `json:"shared"`
+	SharedBytes int64   `json:"sharedBytes"`
+	Seconds     float64 `json:"seconds"`
 }
 
 func newExportCmd(env *Env) *cobra.Command {
@@ -76,25 +83,31 @@ Docker config. The bundle digest is printed on stdout.`,
 				return &usageError{errors.New("--platform selects images: it needs --with-images")}
 			}
 			progress, done := totalProgress(env, "copied")
-			client, err := o.airgapClient(env, progress)
+			var tally transferTally
+			client, err := o.airgapClient(env, tally.track(progress))
 			if err != nil {
 				return err
 			}
+			start := time.Now()
 			res, err := client.Export(c.Context(), ref, o.out, opts)
+			elapsed := time.Since(start)
 			done()
 			if err != nil {
 				return err
 			}
 			r := exportResult{
-				Digest:    res.Bundle.Digest.String(),
-				Reference: res.Bundle.String(),
-				File:      o.out,
-				Tags:      res.Tags,
-				Signed:    res.Signatures,
-				Referrers: res.Referrers,
-				Images:    res.Images,
-				Blobs:     res.Blobs,
-				Bytes:     res.Bytes,
+				Digest:      res.Bundle.Digest.String(),
+				Reference:   res.Bundle.String(),
+				File:        o.out,
+				Tags:        res.Tags,
+				Signed:      res.Signatures,
+				Referrers:   res.Referrers,
+				Images:      res.Images,
+				Blobs:       res.Blobs,
+				Bytes:       res.Bytes,
+				Shared:      tally.skipped,
+				SharedBytes: tally.skippedBytes,
+				Seconds:     elapsed.Round(time.Millisecond).Seconds(),
 			}
 			if r.Tags == nil {
 				r.Tags = []string{}
@@ -104,6 +117,8 @@ Docker config. The bundle digest is printed on stdout.`,
 			}
 			fmt.Fprintf(env.Stderr, "exported %s to %s: %s, %s, %d blobs, %s\n",
 				r.Reference, o.out, plural(r.Signed, "signature"), plural(len(r.Images), "image"), r.Blobs, humanBytes(r.Bytes))
+			fmt.Fprintf(env.Stderr, "blobs: %d copied in %s, %d more shared with another image and written once (%s)\n",
+				r.Blobs, elapsed.Round(time.Millisecond), r.Shared, humanBytes(r.SharedBytes))
 			if r.Signed == 0 {
 				fmt.Fprintf(env.Stderr, "galley: warning: %s is not signed: import cannot check where it came from\n", r.Reference)
 			}
@@ -127,6 +142,31 @@ func (f *registryFlags) airgapClient(env *Env, progress func(registry.Progress))
 		return nil, err
 	}
 	return airgap.New(opts), nil
+}
+
+// transferTally counts, for the end summary, the blobs a transfer did not
+// move: the registry had them, or the file had them already. It counts
+// whether or not progress is shown.
+type transferTally struct {
+	mu           sync.Mutex
+	skipped      int
+	skippedBytes int64
+}
+
+// track counts each skipped blob, then hands every report to next (nil
+// when progress is not shown).
+func (t *transferTally) track(next func(registry.Progress)) func(registry.Progress) {
+	return func(p registry.Progress) {
+		if p.Skipped {
+			t.mu.Lock()
+			t.skipped++
+			t.skippedBytes += p.Size
+			t.mu.Unlock()
+		}
+		if next != nil {
+			next(p)
+		}
+	}
 }
 
 // totalProgress draws one line with the blobs and bytes done so far on an

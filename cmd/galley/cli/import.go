@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +41,7 @@ type importResult struct {
 	Skipped      int                    `json:"skipped"`
 	Bytes        int64                  `json:"bytes"`
 	BytesSkipped int64                  `json:"bytesSkipped"`
+	Seconds      float64                `json:"seconds"`
 }
 
 func newImportCmd(env *Env) *cobra.Command {
@@ -113,7 +115,9 @@ The relocated bundle's digest is printed on stdout.`,
 			if err != nil {
 				return err
 			}
+			start := time.Now()
 			res, err := client.Import(ctx, args[0], to, opts)
+			elapsed := time.Since(start)
 			done()
 			if err != nil {
 				return forceHint(err)
@@ -133,6 +137,7 @@ The relocated bundle's digest is printed on stdout.`,
 				Skipped:      res.BlobsSkipped,
 				Bytes:        res.BytesPushed,
 				BytesSkipped: res.BytesSkipped,
+				Seconds:      elapsed.Round(time.Millisecond).Seconds(),
 			}
 			for _, u := range res.Tags {
 				r.Tags = append(r.Tags, tagUpdate{Tag: u.Tag, Previous: u.Previous.String(), Changed: u.Changed})
@@ -200,6 +205,7 @@ func printImport(env *Env, o *importOptions, file string, r importResult, res *a
 	fmt.Fprintf(w, "  original   %s, %s\n", r.Original, verified)
 	fmt.Fprintf(w, "  images     %d (%d pushed, %d already there)\n", len(r.Images), pushed, len(r.Images)-pushed)
 	fmt.Fprintf(w, "  blobs      %d pushed (%s), %d not sent: already there or mounted (%s)\n", r.Pushed, humanBytes(r.Bytes), r.Skipped, humanBytes(r.BytesSkipped))
+	fmt.Fprintf(w, "  took       %s\n", time.Duration(r.Seconds*float64(time.Second)))
 	if !r.Verified {
 		fmt.Fprintln(w, "galley: warning: the bundle's signature was not checked: pass --key with the publisher's public key")
 	}

@@ -31,10 +31,12 @@ func newInitCmd(env *Env) *cobra.Command {
 not hold any of the files it writes. The stack vets and builds as it is:
 
   minimal        one chart from the stack's own files
-  data-platform  Airflow, a dbt job, Metabase and kube-prometheus-stack from
-                 their upstream repositories at pinned versions, with
-                 production values (credentials from existing Secrets,
-                 resources set) and alerting; run galley lock before building
+  data-platform  Airbyte, Airflow, a dbt job, Metabase, DataHub and
+                 kube-prometheus-stack from their upstream repositories at
+                 pinned versions, with production values (credentials from
+                 existing Secrets, resources set, chart hooks kept and run
+                 the way the delivery engine can) and alerting; run
+                 galley lock before building
 
 Both come with dev and prod environments and the delivery block for
 --delivery (argocd, flux or both), commented.`,

@@ -48,6 +48,9 @@ type pushResult struct {
 	Referrers []string `json:"referrers,omitempty"`
 	// Provenance: a SLSA provenance was attached.
 	Provenance bool `json:"provenance"`
+	// Render is the end summary of a stack directory compiled to push
+	// it; absent for a bundle already built.
+	Render *renderSummary `json:"render,omitempty"`
 }
 
 type tagUpdate struct {
@@ -139,7 +142,11 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 			if err != nil {
 				return err
 			}
-			b, err := loadBundle(ctx, env, args[0], copts)
+			var tally *renderTally
+			if !isLayoutDir(args[0]) {
+				tally = &renderTally{}
+			}
+			b, err := loadBundle(ctx, env, args[0], copts, tally)
 			if err != nil {
 				return err
 			}
@@ -184,6 +191,10 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 				SignatureTag:    res.SignatureTag,
 				SignatureFormat: res.SignatureFormat,
 			}
+			if tally != nil {
+				sum := tally.result()
+				r.Render = &sum
+			}
 			for _, rr := range res.Referrers {
 				r.Referrers = append(r.Referrers, rr.Referrer.Digest.String())
 				if rr.PredicateType == provenance.PredicateType {
@@ -225,8 +236,9 @@ func forceHint(err error) error {
 }
 
 // loadBundle reads an OCI layout directory, or compiles a stack directory
-// with copts (whose Environment a layout may only confirm).
-func loadBundle(ctx context.Context, env *Env, dir string, copts compiler.Options) (*bundles.Bundle, error) {
+// with copts (whose Environment a layout may only confirm), counting its
+// renders in t.
+func loadBundle(ctx context.Context, env *Env, dir string, copts compiler.Options, t *renderTally) (*bundles.Bundle, error) {
 	environ, root := copts.Environment, copts.Root
 	if isLayoutDir(dir) {
 		if root.Widened() {
@@ -255,7 +267,9 @@ func loadBundle(ctx context.Context, env *Env, dir string, copts compiler.Option
 	}
 	// The render cache build uses: pushing a stack just built renders
 	// nothing again.
-	var t renderTally
+	if t == nil {
+		t = &renderTally{}
+	}
 	copts.Progress = t.track(copts.Progress)
 	res, err := compiler.Compile(ctx, dir, copts)
 	if err != nil {
