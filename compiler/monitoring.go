@@ -71,6 +71,9 @@ func monitoringError(s *stack.Stack, err error) error {
 	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
 		return testErrors(s, failures)
 	}
+	if am, ok := errors.AsType[*alerts.AlertmanagerError](err); ok {
+		return stack.Errors{s.MonitoringError("alertmanager", "%v", am)}
+	}
 	// A built-in pack needs a source the stack does not declare: point at
 	// the pack.
 	var errs stack.Errors

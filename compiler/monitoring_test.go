@@ -358,3 +358,33 @@ stack: {
 		t.Errorf("promtool check rules: %v\n%s%s", err, stdout, stderr)
 	}
 }
+
+// TestCompileAlertmanagerRejected: routing that Alertmanager's own loader
+// refuses stops the build at the stack's alertmanager block, with
+// Alertmanager's reason.
+func TestCompileAlertmanagerRejected(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: bi: {namespace: "bi", chart: path: "charts/r"}, kubernetes: apiVersions: ["monitoring.coreos.com/v1"]
+	monitoring: {
+		packs: infrastructure: {}
+		alertmanager: {
+			receivers: slack: slack: [{webhook: {name: "alertmanager-slack", key: "url"}}]
+			route: {receiver: "slack", groupInterval: "0s"}
+		}
+	}
+}
+`,
+		"charts/r/Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+	})
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	want := "stack.cue:9:3: stack.monitoring.alertmanager: alertmanager: Alertmanager's configuration loader rejects the routing: group_interval cannot be zero"
+	if got := stack.FormatError(err, dir); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

@@ -338,7 +338,11 @@ func (o *Options) validate() error {
 		}
 	}
 	if am := o.Alertmanager; am != nil {
-		errs = append(errs, am.validate())
+		if err := am.validate(); err != nil {
+			errs = append(errs, err)
+		} else if err := am.load(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	seenApp := map[string]bool{}
 	for _, a := range o.Dashboards {
