@@ -225,6 +225,11 @@ func (o Options) Groups() ([]PackGroups, error) {
 				return nil, testFailures(err)
 			}
 		}
+		if p.name != PackCustom {
+			if err := o.runPackTests(groups); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, PackGroups{p.name, groups})
 	}
 	return out, nil

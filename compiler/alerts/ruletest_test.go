@@ -23,14 +23,6 @@ func alertLabels(pack, severity string, extra ...string) map[string]string {
 	return l
 }
 
-func expect(at, alert string, alerts ...map[string]string) AlertTest {
-	t := AlertTest{EvalTime: at, Alertname: alert, ExpAlerts: []ExpAlert{}}
-	for _, l := range alerts {
-		t.ExpAlerts = append(t.ExpAlerts, ExpAlert{ExpLabels: l})
-	}
-	return t
-}
-
 // builtinTests are tests of the built-in alerts of fullOptions: each
 // fires on failing series, stays silent on healthy ones, and stays silent
 // on a fresh install (no series at all).
