@@ -519,3 +519,30 @@ stack: {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestCompileBuiltinTestFails: a pack setting with which a built-in alert
+// cannot do its job stops the build at that setting, with the test that
+// failed.
+func TestCompileBuiltinTestFails(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: bi: {namespace: "bi", chart: path: "charts/r"}, kubernetes: apiVersions: ["monitoring.coreos.com/v1"]
+	monitoring: {
+		sources: ingress: "ingress-nginx"
+		packs: infrastructure: errorRate: ratio: 1
+	}
+}
+`,
+		"charts/r/Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+	})
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	want := `stack.cue:9:26: stack.monitoring.packs.infrastructure.errorRate: with these settings alert HTTPErrorRateHigh fails galley's test "fires on failing series": at 16m: expected alert`
+	if got := stack.FormatError(err, dir); !strings.HasPrefix(got, want) {
+		t.Errorf("got  %s\nwant %s...", got, want)
+	}
+}

@@ -19,11 +19,13 @@ import (
 // ("packs.dataJourney.airflow", "packs.infrastructure.cpu").
 type BuiltinTestFailure struct {
 	Field string
+	// Test is the name of the failed test ("fires on failing series").
+	Test string
 	*TestFailure
 }
 
 func (f *BuiltinTestFailure) Error() string {
-	return "built-in " + f.TestFailure.Error()
+	return fmt.Sprintf("%s: built-in test %q of alert %s failed: %s", f.Field, f.Test, f.Alert, f.Msg)
 }
 
 func (f *BuiltinTestFailure) Unwrap() error { return f.TestFailure }
@@ -62,15 +64,15 @@ func (s *spec) groups(r Rule) []TestGroup {
 	want := maps.Clone(r.Labels)
 	maps.Copy(want, s.labels)
 	at := dur(s.at)
-	fire := TestGroup{Name: r.Alert + " fires", InputSeries: s.firing}
+	fire := TestGroup{Name: "fires on failing series", InputSeries: s.firing}
 	if s.before > 0 {
 		fire.AlertTests = append(fire.AlertTests, expect(dur(s.before), r.Alert))
 	}
 	fire.AlertTests = append(fire.AlertTests, expect(at, r.Alert, want))
 	return []TestGroup{
 		fire,
-		{Name: r.Alert + " healthy", InputSeries: s.healthy, AlertTests: []AlertTest{expect(at, r.Alert)}},
-		{Name: r.Alert + " fresh install", InputSeries: []Series{{"up", "1x" + strconv.Itoa(minutes(s.at)+1)}},
+		{Name: "silent on healthy series", InputSeries: s.healthy, AlertTests: []AlertTest{expect(at, r.Alert)}},
+		{Name: "silent on a fresh install", InputSeries: []Series{{"up", "1x" + strconv.Itoa(minutes(s.at)+1)}},
 			AlertTests: []AlertTest{expect(at, r.Alert)}},
 	}
 }
@@ -384,7 +386,7 @@ func (o *Options) dataJourneySpec(p *DataJourney, r Rule, hold time.Duration) (*
 		if i < 0 {
 			return nil, ""
 		}
-		return pipelineSpec(p.Pipelines[i], r.Alert), "packs.dataJourney.pipelines." + strconv.Quote(name)
+		return pipelineSpec(p.Pipelines[i], r.Alert), "packs.dataJourney.pipelines." + name
 	case AlertDataQualityThresholdBreached:
 		name := r.Labels["quality_check"]
 		i := slices.IndexFunc(p.Quality, func(q Quality) bool { return q.Name == name })
@@ -410,7 +412,7 @@ func (o *Options) dataJourneySpec(p *DataJourney, r Rule, hold time.Duration) (*
 		return &spec{
 			firing: []Series{{s, flat(bad, k)}}, healthy: []Series{{s, flat(good, k)}},
 			labels: labelPairs(kv...), at: at, before: pending(hold),
-		}, "packs.dataJourney.quality." + strconv.Quote(name)
+		}, "packs.dataJourney.quality." + name
 	}
 	return nil, ""
 }
@@ -516,7 +518,7 @@ func (o *Options) runPackTests(groups []Group) error {
 	}
 	out := make(BuiltinTestFailures, len(failures))
 	for i, f := range failures {
-		out[i] = &BuiltinTestFailure{Field: fields[f.Key], TestFailure: f}
+		out[i] = &BuiltinTestFailure{Field: fields[f.Key], Test: tests[f.Key][f.Test].Name, TestFailure: f}
 	}
 	return out
 }

@@ -68,11 +68,11 @@ func TestPackTestsCatch(t *testing.T) {
 		field, want string
 	}{
 		{"an error ratio of 1 never fires", func(o *Options) { o.Infrastructure.ErrorRate.Ratio = 1 },
-			"packs.infrastructure.errorRate", "HTTPErrorRateHigh: test 0: at 16m: expected alert"},
+			"packs.infrastructure.errorRate", `built-in test "fires on failing series" of alert HTTPErrorRateHigh failed: at 16m: expected alert`},
 		{"a failure leaves the window before the alert fires", func(o *Options) { o.DataJourney.Airflow.DAGRunFailed.For = "30m" },
-			"packs.dataJourney.airflow", "AirflowDAGRunFailed: test 0"},
+			"packs.dataJourney.airflow", `"fires on failing series" of alert AirflowDAGRunFailed`},
 		{"a one-minute window sees no commits", func(o *Options) { o.DataJourney.Streaming.Window = "1m" },
-			"packs.dataJourney.streaming.stalled", "KafkaConsumerStalled: test 1"},
+			"packs.dataJourney.streaming.stalled", `"silent on healthy series" of alert KafkaConsumerStalled`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := fullOptions()
