@@ -344,13 +344,24 @@ func TestPromtoolRuleTests(t *testing.T) {
 	for _, p := range paths {
 		rel = append(rel, filepath.Base(p))
 	}
+	// The tests written here, and those galley makes at build for the
+	// same parameters.
 	completed := map[string][]TestGroup{}
+	o := fullOptions()
 	for _, groups := range builtinGroups(t) {
 		done, err := RunTests(groups, builtinTests())
 		if err != nil {
 			t.Fatal(err)
 		}
 		maps.Copy(completed, done)
+		generated, _ := o.packTests(groups)
+		done, err = RunTests(groups, generated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, tgs := range done {
+			completed[k] = append(completed[k], tgs...)
+		}
 	}
 	if got, want := slices.Sorted(maps.Keys(completed)), slices.Sorted(maps.Keys(builtinTests())); !slices.Equal(got, want) {
 		t.Fatalf("completed tests of %v, want %v", got, want)
