@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -512,7 +513,7 @@ func (o *Options) runPackTests(groups []Group) error {
 	if err == nil {
 		return nil
 	}
-	failures, ok := testFailures(err).(TestFailures)
+	failures, ok := errors.AsType[TestFailures](testFailures(err))
 	if !ok {
 		return err
 	}
