@@ -71,6 +71,19 @@ func monitoringError(s *stack.Stack, err error) error {
 	if failures, ok := errors.AsType[alerts.TestFailures](err); ok {
 		return testErrors(s, failures)
 	}
+	if failures, ok := errors.AsType[alerts.BuiltinTestFailures](err); ok {
+		var errs stack.Errors
+		for _, e := range failures {
+			if f, ok := errors.AsType[*alerts.BuiltinTestFailure](e); ok {
+				errs = append(errs, s.MonitoringError(f.Field, "with these settings alert %s fails galley's test %q: %s: change the setting, or switch the alert off",
+					f.Alert, f.Test, f.Msg))
+			}
+		}
+		return errs
+	}
+	if am, ok := errors.AsType[*alerts.AlertmanagerError](err); ok {
+		return stack.Errors{s.MonitoringError("alertmanager", "%v", am)}
+	}
 	// A built-in pack needs a source the stack does not declare: point at
 	// the pack.
 	var errs stack.Errors

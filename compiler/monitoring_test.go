@@ -3,6 +3,8 @@ package compiler_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	amconfig "github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/promslog"
+	promconfig "github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
 	"github.com/galley-dev/galley/compiler"
@@ -271,26 +279,49 @@ stack: {
 	}
 }
 
-// serverFilesChart renders serverFiles into a ConfigMap the way the
-// prometheus chart's templates/cm.yaml (prometheus-community/helm-charts)
-// does, which is how Prometheus gets its rules files there.
-const serverFilesChart = `{{- if .Values.serverFiles }}
-apiVersion: v1
+// valuesProbe is a chart that shows the values Helm hands it, as one
+// ConfigMap: what galley merges into the app that runs the prometheus
+// chart, seen from inside Helm. It is not the prometheus chart, and does
+// not pretend to render what that chart renders.
+const valuesProbe = `apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {{ .Release.Name }}-server
+  name: values-probe
 data:
-{{- range $key, $value := .Values.serverFiles }}
-  {{ $key }}: |
-{{ toYaml $value | default "{}" | indent 4 }}
-{{- end }}
-{{- end }}
+  values.yaml: {{ toYaml .Values | quote }}
 `
 
-// TestCompilePrometheusChart: with the plain prometheus chart, the rules
-// go to its serverFiles (and from there to the server's ConfigMap, which
-// promtool accepts) and the routing to its alertmanager config; no
-// prometheus-operator object is written.
+// chartConfigDir is where the prometheus chart (prometheus-community
+// helm-charts, charts/prometheus) mounts its server ConfigMap, one file per
+// serverFiles key: templates/cm.yaml writes each key's value with toYaml,
+// templates/deploy.yaml mounts the ConfigMap as config-volume at
+// /etc/config and runs --config.file=/etc/config/prometheus.yml
+// (server.configPath).
+const chartConfigDir = "/etc/config"
+
+// chartRuleFiles are the rule_files of the chart's default prometheus.yml
+// (values.yaml, serverFiles."prometheus.yml".rule_files, unchanged since
+// chart 9.5): the rules files the server loads unless the stack replaces
+// its prometheus.yml.
+var chartRuleFiles = []string{
+	"/etc/config/recording_rules.yml",
+	"/etc/config/alerting_rules.yml",
+	"/etc/config/rules",
+	"/etc/config/alerts",
+}
+
+// TestCompilePrometheusChart: with the plain prometheus chart, galley
+// writes no prometheus-operator object; the rules go to the chart's
+// serverFiles under a key its default prometheus.yml loads, and the
+// routing to its alertmanager config. The real Prometheus config loader
+// (in-process and `promtool check config`) reads a prometheus.yml with the
+// chart's rule_files over the files the chart would mount, and finds every
+// rule; Alertmanager's loader reads the routing.
+//
+// Not checked: the chart's own templates (the prometheus chart is not in
+// the shared chart corpus, and the module proxy does not serve
+// prometheus-community/helm-charts), so the ConfigMap itself is not
+// rendered; docs/monitoring.md says so.
 func TestCompilePrometheusChart(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -300,8 +331,8 @@ stack: {
 	name:    "s"
 	version: "1.0.0"
 	apps: {
-		prometheus: {namespace: "monitoring", chart: path: "charts/prometheus"}
-		bi: {namespace: "bi", chart: path: "charts/prometheus"}
+		prometheus: {namespace: "monitoring", chart: path: "charts/probe"}
+		bi: {namespace: "bi", chart: path: "charts/probe"}
 	}
 	monitoring: {
 		prometheus: app: "prometheus"
@@ -321,40 +352,197 @@ stack: {
 	delivery: argocd: repository: "oci://registry.example.com/s"
 }
 `,
-		"charts/prometheus/Chart.yaml":        "apiVersion: v2\nname: prometheus\nversion: 0.1.0\n",
-		"charts/prometheus/templates/cm.yaml": serverFilesChart,
+		"charts/probe/Chart.yaml":            "apiVersion: v2\nname: probe\nversion: 0.1.0\n",
+		"charts/probe/templates/values.yaml": valuesProbe,
 	})
 	res, err := compiler.Compile(context.Background(), dir, opts())
 	if err != nil {
 		t.Fatal(stack.FormatError(err, dir))
 	}
-	var cm []byte
+	var values struct {
+		ServerFiles  map[string]any `yaml:"serverFiles"`
+		Alertmanager struct {
+			Config            map[string]any `yaml:"config"`
+			ExtraSecretMounts []struct {
+				SecretName string `yaml:"secretName"`
+				MountPath  string `yaml:"mountPath"`
+			} `yaml:"extraSecretMounts"`
+		} `yaml:"alertmanager"`
+	}
+	probed := 0
 	for _, f := range res.Tree.Files() {
 		if strings.HasPrefix(f.Path, "monitoring/") || f.Path == "argocd/apps/monitoring.yaml" {
 			t.Errorf("%s written: the plain chart needs no monitoring/ objects", f.Path)
 		}
-		if strings.HasPrefix(f.Path, "apps/prometheus/") && strings.Contains(string(f.Data), "kind: ConfigMap") {
-			cm = f.Data
+		if !strings.Contains(string(f.Data), "name: values-probe") {
+			continue
 		}
-		if strings.HasPrefix(f.Path, "apps/bi/") && strings.Contains(string(f.Data), "kind: ConfigMap") {
+		var cm struct{ Data map[string]string }
+		if err := yaml.Unmarshal(f.Data, &cm); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(f.Path, "apps/prometheus/"):
+			if err := yaml.Unmarshal([]byte(cm.Data["values.yaml"]), &values); err != nil {
+				t.Fatal(err)
+			}
+			probed++
+		case strings.Contains(cm.Data["values.yaml"], "serverFiles"):
 			t.Errorf("%s: another app got the rules", f.Path)
 		}
 	}
-	var obj struct{ Data map[string]string }
-	if err := yaml.Unmarshal(cm, &obj); err != nil || obj.Data["alerting_rules.yml"] == "" {
-		t.Fatalf("no alerting_rules.yml in the server ConfigMap (%v):\n%s", err, cm)
+	if probed != 1 {
+		t.Fatalf("found %d values of the prometheus app, want 1", probed)
 	}
-	rules := obj.Data["alerting_rules.yml"]
-	for _, alert := range []string{"PodCrashLooping", "HTTPErrorRateHigh", "APIServerUnauthorizedRequests", "MetabaseDown"} {
-		if !strings.Contains(rules, "alert: "+alert) {
-			t.Errorf("alerting_rules.yml lacks %s", alert)
+
+	// Every serverFiles key galley sets is a file the default layout loads.
+	cfgDir := t.TempDir()
+	var ruleFiles []string
+	for _, p := range chartRuleFiles {
+		ruleFiles = append(ruleFiles, filepath.Join(cfgDir, strings.TrimPrefix(p, chartConfigDir+"/")))
+	}
+	for key, v := range values.ServerFiles {
+		p := filepath.Join(cfgDir, key)
+		if !slices.Contains(ruleFiles, p) {
+			t.Errorf("serverFiles[%q]: the chart's prometheus.yml loads no such rules file (%v)", key, chartRuleFiles)
+		}
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	p := filepath.Join(t.TempDir(), "alerting_rules.yml")
-	if err := os.WriteFile(p, []byte(rules), 0o644); err != nil {
+	if _, ok := values.ServerFiles["alerting_rules.yml"]; !ok {
+		t.Fatalf("no serverFiles[alerting_rules.yml] in %v", slices.Sorted(maps.Keys(values.ServerFiles)))
+	}
+	// The chart's values.yaml sets each of the other keys to {}, and its
+	// cm.yaml writes them: the server finds every file it lists.
+	for _, p := range ruleFiles {
+		if _, ok := values.ServerFiles[filepath.Base(p)]; !ok {
+			if err := os.WriteFile(p, []byte("{}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	promYAML, err := yaml.Marshal(map[string]any{"rule_files": ruleFiles})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if stdout, stderr, err := testtools.Run(t, "promtool", "check", "rules", "--lint=all", "--lint-fatal", p); err != nil {
-		t.Errorf("promtool check rules: %v\n%s%s", err, stdout, stderr)
+	promPath := filepath.Join(cfgDir, "prometheus.yml")
+	if err := os.WriteFile(promPath, promYAML, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// In-process: Prometheus's config loader, then its rules file parser
+	// on every file the config names that exists, as the server does.
+	cfg, err := promconfig.LoadFile(promPath, false, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alertNames := map[string]bool{}
+	for _, pattern := range cfg.RuleFiles {
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range matches {
+			groups, errs := rulefmt.ParseFile(m, false, model.LegacyValidation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
+			if len(errs) > 0 {
+				t.Fatalf("%s: %v", m, errors.Join(errs...))
+			}
+			for _, g := range groups.Groups {
+				for _, r := range g.Rules {
+					alertNames[r.Alert] = true
+				}
+			}
+		}
+	}
+	for _, alert := range []string{"PodCrashLooping", "HTTPErrorRateHigh", "APIServerUnauthorizedRequests", "MetabaseDown"} {
+		if !alertNames[alert] {
+			t.Errorf("the rules Prometheus loads lack %s", alert)
+		}
+	}
+
+	// The real promtool: check config also checks each rules file it loads.
+	stdout, stderr, err := testtools.Run(t, "promtool", "check", "config", "--lint=all", "--lint-fatal", promPath)
+	if err != nil {
+		t.Fatalf("promtool check config: %v\n%s%s", err, stdout, stderr)
+	}
+	want := fmt.Sprintf("Checking %s\n  SUCCESS: %d rules found", filepath.Join(cfgDir, "alerting_rules.yml"), len(alertNames))
+	if !strings.Contains(stdout, fmt.Sprintf("SUCCESS: %d rule files found", len(chartRuleFiles))) || !strings.Contains(stdout, want) {
+		t.Errorf("promtool check config output lacks %q:\n%s", want, stdout)
+	}
+
+	// The routing: Alertmanager's loader, and the Secret it reads mounted.
+	amYAML, err := yaml.Marshal(values.Alertmanager.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, err := amconfig.Load(string(amYAML))
+	if err != nil {
+		t.Fatalf("Alertmanager rejects alertmanager.config: %v\n%s", err, amYAML)
+	}
+	file := am.Receivers[0].SlackConfigs[0].APIURLFile
+	if m := values.Alertmanager.ExtraSecretMounts; len(m) != 1 || m[0].SecretName != "alertmanager-slack" || !strings.HasPrefix(file, m[0].MountPath+"/") {
+		t.Errorf("slack api_url_file %s, secret mounts %+v", file, m)
+	}
+}
+
+// TestCompileAlertmanagerRejected: routing that Alertmanager's own loader
+// refuses stops the build at the stack's alertmanager block, with
+// Alertmanager's reason.
+func TestCompileAlertmanagerRejected(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: bi: {namespace: "bi", chart: path: "charts/r"}, kubernetes: apiVersions: ["monitoring.coreos.com/v1"]
+	monitoring: {
+		packs: infrastructure: {}
+		alertmanager: {
+			receivers: slack: slack: [{webhook: {name: "alertmanager-slack", key: "url"}}]
+			route: {receiver: "slack", groupInterval: "0s"}
+		}
+	}
+}
+`,
+		"charts/r/Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+	})
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	want := "stack.cue:9:3: stack.monitoring.alertmanager: alertmanager: Alertmanager's configuration loader rejects the routing: group_interval cannot be zero"
+	if got := stack.FormatError(err, dir); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestCompileBuiltinTestFails: a pack setting with which a built-in alert
+// cannot do its job stops the build at that setting, with the test that
+// failed.
+func TestCompileBuiltinTestFails(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"stack.cue": `package p
+
+stack: {
+	name:    "s"
+	version: "1.0.0"
+	apps: bi: {namespace: "bi", chart: path: "charts/r"}, kubernetes: apiVersions: ["monitoring.coreos.com/v1"]
+	monitoring: {
+		sources: ingress: "ingress-nginx"
+		packs: infrastructure: errorRate: ratio: 1
+	}
+}
+`,
+		"charts/r/Chart.yaml": "apiVersion: v2\nname: r\nversion: 0.1.0\n",
+	})
+	_, err := compiler.Compile(context.Background(), dir, opts())
+	want := `stack.cue:9:26: stack.monitoring.packs.infrastructure.errorRate: with these settings alert HTTPErrorRateHigh fails galley's test "fires on failing series": at 16m: expected alert`
+	if got := stack.FormatError(err, dir); !strings.HasPrefix(got, want) {
+		t.Errorf("got  %s\nwant %s...", got, want)
 	}
 }

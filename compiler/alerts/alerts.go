@@ -225,6 +225,11 @@ func (o Options) Groups() ([]PackGroups, error) {
 				return nil, testFailures(err)
 			}
 		}
+		if p.name != PackCustom {
+			if err := o.runPackTests(groups); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, PackGroups{p.name, groups})
 	}
 	return out, nil
@@ -338,7 +343,11 @@ func (o *Options) validate() error {
 		}
 	}
 	if am := o.Alertmanager; am != nil {
-		errs = append(errs, am.validate())
+		if err := am.validate(); err != nil {
+			errs = append(errs, err)
+		} else if err := am.load(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	seenApp := map[string]bool{}
 	for _, a := range o.Dashboards {

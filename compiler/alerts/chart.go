@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+
+	amconfig "github.com/prometheus/alertmanager/config"
 )
 
 // SecretsDir is where the alertmanager chart's extraSecretMounts put the
@@ -166,5 +168,34 @@ func (am *Alertmanager) AlertmanagerYAML() ([]byte, error) {
 	if err := am.validate(); err != nil {
 		return nil, fmt.Errorf("alertmanager: %w", err)
 	}
+	if err := am.load(); err != nil {
+		return nil, err
+	}
 	return marshalYAML(am.native())
+}
+
+// AlertmanagerError is the routing rejected by Alertmanager's own
+// configuration loader: galley's checks let through something Alertmanager
+// would refuse at start, and its config reloader would keep the old one.
+type AlertmanagerError struct{ Err error }
+
+func (e *AlertmanagerError) Error() string {
+	return "alertmanager: Alertmanager's configuration loader rejects the routing: " + e.Err.Error()
+}
+
+func (e *AlertmanagerError) Unwrap() error { return e.Err }
+
+// load hands the routing, as alertmanager.yml, to Alertmanager's own
+// loader (config.Load, what `amtool check-config` and the server run).
+// The AlertmanagerConfig object of the operator path holds the same
+// routes and receivers, so this checks it too.
+func (am *Alertmanager) load() error {
+	b, err := marshalYAML(am.native())
+	if err != nil {
+		return fmt.Errorf("alertmanager: encoding alertmanager.yml: %w", err)
+	}
+	if _, err := amconfig.Load(string(b)); err != nil {
+		return &AlertmanagerError{Err: err}
+	}
+	return nil
 }

@@ -23,14 +23,6 @@ func alertLabels(pack, severity string, extra ...string) map[string]string {
 	return l
 }
 
-func expect(at, alert string, alerts ...map[string]string) AlertTest {
-	t := AlertTest{EvalTime: at, Alertname: alert, ExpAlerts: []ExpAlert{}}
-	for _, l := range alerts {
-		t.ExpAlerts = append(t.ExpAlerts, ExpAlert{ExpLabels: l})
-	}
-	return t
-}
-
 // builtinTests are tests of the built-in alerts of fullOptions: each
 // fires on failing series, stays silent on healthy ones, and stays silent
 // on a fresh install (no series at all).
@@ -343,31 +335,56 @@ func TestRuleTestFailure(t *testing.T) {
 // the rule files Generate writes: both engines agree.
 func TestPromtoolRuleTests(t *testing.T) {
 	dir := t.TempDir()
-	files, err := Generate(fullOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, _ := ruleFiles(t, dir, "full", files)
-	var rel []string
-	for _, p := range paths {
-		rel = append(rel, filepath.Base(p))
-	}
+	// The tests written here, and those galley makes at build for the
+	// same parameters.
 	completed := map[string][]TestGroup{}
+	o := fullOptions()
 	for _, groups := range builtinGroups(t) {
 		done, err := RunTests(groups, builtinTests())
 		if err != nil {
 			t.Fatal(err)
 		}
 		maps.Copy(completed, done)
+		generated, _ := o.packTests(groups)
+		done, err = RunTests(groups, generated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, tgs := range done {
+			completed[k] = append(completed[k], tgs...)
+		}
 	}
 	if got, want := slices.Sorted(maps.Keys(completed)), slices.Sorted(maps.Keys(builtinTests())); !slices.Equal(got, want) {
 		t.Fatalf("completed tests of %v, want %v", got, want)
 	}
-	// One promtool run per alert's tests: each run evaluates every rule
-	// of the four files for the test's whole duration, and a run must end
-	// within testtools.DefaultTimeout on a busy machine.
+	// One promtool run per alert's tests, over a rules file of that alert
+	// alone, as Generate writes it: promtool evaluates every rule it loads
+	// at every step of a test, and the freshness tests last a day.
+	all := builtinGroups(t)
 	for i, key := range slices.Sorted(maps.Keys(completed)) {
-		b, err := UnitTestFile(rel, map[string][]TestGroup{key: completed[key]})
+		var only []Group
+		for _, pack := range slices.Sorted(maps.Keys(all)) {
+			for _, g := range all[pack] {
+				var rules []Rule
+				for _, r := range g.Rules {
+					if testKey(r) == key {
+						rules = append(rules, r)
+					}
+				}
+				if len(rules) > 0 {
+					only = append(only, Group{Name: g.Name, Rules: rules})
+				}
+			}
+		}
+		rules, err := RulesFile(only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rulesPath := fmt.Sprintf("rules-%d.yaml", i)
+		if err := os.WriteFile(filepath.Join(dir, rulesPath), rules, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, err := UnitTestFile([]string{rulesPath}, map[string][]TestGroup{key: completed[key]})
 		if err != nil {
 			t.Fatal(err)
 		}
