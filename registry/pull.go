@@ -108,7 +108,7 @@ func (c *Client) pull(ctx context.Context, ref Reference, dir string, toFile boo
 	return &bundles.Bundle{
 		LayerFile: layerFile,
 		TempLayer: toFile,
-		Manifest: manifest,
+		Manifest:  manifest,
 		Descriptor: ocispec.Descriptor{
 			MediaType:    bundles.ManifestMediaType,
 			ArtifactType: bundles.ArtifactType,
