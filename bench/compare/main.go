@@ -380,7 +380,7 @@ func (b *bench) compare(ctx context.Context, stackDir, changedDir string) (*resu
 
 	build := func(ctx context.Context, bin, cache, stack, out string) (sample, buildResult, error) {
 		var stdout bytes.Buffer
-		s, err := measure(ctx, galleyEnv(cache), &stdout, bin, "bundle", "build", allowOutsideRoot, stack, "-o", out, "--output", "json")
+		s, err := measure(ctx, galleyEnv(cache), &stdout, bin, "bundle", "build", allowOutsideRoot, stack, "-d", out, "--output", "json")
 		var r buildResult
 		if err == nil {
 			err = json.Unmarshal(stdout.Bytes(), &r)
@@ -521,7 +521,7 @@ func (b *bench) compare(ctx context.Context, stackDir, changedDir string) (*resu
 		}},
 		{name: rowNoCache, baseline: rowScriptBuild, run: func(ctx context.Context, i int) (sample, error) {
 			var stdout bytes.Buffer
-			s, err := measure(ctx, galleyEnv(dir("cache-unused")), &stdout, b.galley, "bundle", "build", "--no-cache", allowOutsideRoot, stackDir, "-o", dir("out-nocache"), "--output", "json")
+			s, err := measure(ctx, galleyEnv(dir("cache-unused")), &stdout, b.galley, "bundle", "build", "--no-cache", allowOutsideRoot, stackDir, "-d", dir("out-nocache"), "--output", "json")
 			var r buildResult
 			if err == nil {
 				err = json.Unmarshal(stdout.Bytes(), &r)
@@ -586,17 +586,17 @@ func (b *bench) scaling(ctx context.Context, runs int) ([]scalePoint, error) {
 		cold := &scenario{}
 		warm := &scenario{}
 		for range runs {
-			s, err := measure(ctx, env, io.Discard, b.galley, "bundle", "build", "--no-cache", dir, "-o", out)
+			s, err := measure(ctx, env, io.Discard, b.galley, "bundle", "build", "--no-cache", dir, "-d", out)
 			if err != nil {
 				return nil, err
 			}
 			cold.samples = append(cold.samples, s)
 		}
-		if _, err := measure(ctx, env, io.Discard, b.galley, "bundle", "build", dir, "-o", out); err != nil {
+		if _, err := measure(ctx, env, io.Discard, b.galley, "bundle", "build", dir, "-d", out); err != nil {
 			return nil, err
 		}
 		for range runs {
-			s, err := measure(ctx, env, io.Discard, b.galley, "bundle", "build", dir, "-o", out)
+			s, err := measure(ctx, env, io.Discard, b.galley, "bundle", "build", dir, "-d", out)
 			if err != nil {
 				return nil, err
 			}
