@@ -94,6 +94,17 @@ func (b *Bundle) Tree(lim Limits) (*Tree, error) {
 	return ReadTree(r, lim)
 }
 
+// CheckLayer reads the layer with CheckArchive: the checks Tree makes,
+// without holding the files.
+func (b *Bundle) CheckLayer(lim Limits) error {
+	r, err := b.OpenLayer()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return CheckArchive(r, lim)
+}
+
 // Pack builds the layer of t with WriteTar and an OCI 1.1 image manifest
 // for it: empty config, artifactType ArtifactType, one LayerMediaType layer,
 // and annotations from m. The manifest bytes are deterministic.

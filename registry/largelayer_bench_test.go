@@ -25,8 +25,8 @@ import (
 // a user's galley process would, against the same child doing nothing:
 //
 //   - push: read the layout (ReadLayout, the layer checked by streaming
-//     it) and push it to the real registry (what `galley bundle push
-//     <layout>` does);
+//     it), check its files (CheckLayer) and push it to the real registry
+//     (what `galley bundle push <layout>` does);
 //   - pull: PullTo a file beside the output, then Untar from it (what
 //     `galley bundle pull -d` does);
 //   - pack+push: pack an in-memory tree to a layer file (PackWith with
@@ -138,6 +138,11 @@ func runLargeStep(ctx context.Context, mode string, args []string) error {
 	case "push":
 		b, err := bundles.ReadLayout(args[0], "")
 		if err != nil {
+			return err
+		}
+		// As `galley bundle push <layout>` does: refuse a layer pull would
+		// not unpack before publishing it.
+		if err := b.CheckLayer(bundles.DefaultLimits); err != nil {
 			return err
 		}
 		ref, err := registry.ParseReference("oci://" + args[1])
