@@ -60,7 +60,12 @@ func fuzzInput(t *testing.T, data []byte, raw bool) []byte {
 func FuzzReadTree(f *testing.F) {
 	addFuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte, raw bool) {
-		tree, err := ReadTree(bytes.NewReader(fuzzInput(t, data, raw)), fuzzLimits)
+		input := fuzzInput(t, data, raw)
+		tree, err := ReadTree(bytes.NewReader(input), fuzzLimits)
+		// CheckArchive accepts exactly what ReadTree accepts.
+		if cerr := CheckArchive(bytes.NewReader(input), fuzzLimits); (cerr == nil) != (err == nil) {
+			t.Fatalf("ReadTree: %v, CheckArchive: %v", err, cerr)
+		}
 		if err != nil {
 			return
 		}

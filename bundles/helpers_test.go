@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"os"
 	"slices"
 	"testing"
@@ -142,4 +143,19 @@ func listDir(t testing.TB, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// layerBytes reads b's layer, wherever it is held.
+func layerBytes(t testing.TB, b *Bundle) []byte {
+	t.Helper()
+	r, err := b.OpenLayer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -60,12 +60,24 @@ func WriteLayout(dir string, b *Bundle, tags ...string) error {
 	if err != nil {
 		return err
 	}
+	// The layer streams from its file when it has one, checked again on
+	// the way: a file changed since the bundle was made is caught here.
+	layer, err := b.OpenLayer()
+	if err != nil {
+		return fmt.Errorf("writing layout %s: %w", dir, err)
+	}
+	defer layer.Close()
+	layerPath := filepath.Join(tmp, filepath.FromSlash(blobPath(b.LayerDescriptor.Digest)))
+	if err := writeFileSyncFrom(layerPath, func(w io.Writer) error {
+		return CopyVerified(w, layer, "layer", b.LayerDescriptor)
+	}); err != nil {
+		return fmt.Errorf("writing layout %s: %w", dir, err)
+	}
 	files := []struct {
 		name string
 		data []byte
 	}{
 		{blobPath(b.Descriptor.Digest), b.Manifest},
-		{blobPath(b.LayerDescriptor.Digest), b.Layer},
 		{blobPath(emptyConfigDescriptor.Digest), b.Config},
 		// The index and oci-layout last: a reader that sees them can
 		// find every blob.
@@ -114,6 +126,14 @@ func blobPath(d digest.Digest) string {
 }
 
 func writeFileSync(name string, data []byte) error {
+	return writeFileSyncFrom(name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeFileSyncFrom creates name with what write writes, and syncs it.
+func writeFileSyncFrom(name string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(name), dirMode); err != nil {
 		return err
 	}
@@ -121,7 +141,7 @@ func writeFileSync(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -240,15 +260,14 @@ func readLayout(dir, ref string) (*Bundle, error) {
 	if m.Layers[0].Size > MaxLayerSize {
 		return nil, fmt.Errorf("%w: layer %s is %d bytes, limit is %d", ErrLimitExceeded, m.Layers[0].Digest, m.Layers[0].Size, MaxLayerSize)
 	}
-	layer, err := readBlob(fsys, "layer", m.Layers[0])
-	if err != nil {
+	if err := checkBlob(fsys, "layer", m.Layers[0]); err != nil {
 		return nil, err
 	}
 	return &Bundle{
 		Manifest:        manifest,
 		Descriptor:      manifestDescriptor(manifest),
 		Config:          config,
-		Layer:           layer,
+		LayerFile:       filepath.Join(dir, filepath.FromSlash(blobPath(m.Layers[0].Digest))),
 		LayerDescriptor: ocispec.Descriptor{MediaType: LayerMediaType, Digest: m.Layers[0].Digest, Size: m.Layers[0].Size},
 	}, nil
 }
@@ -337,6 +356,31 @@ func readBlob(fsys fs.FS, what string, desc ocispec.Descriptor) ([]byte, error) 
 		return nil, err
 	}
 	return data, nil
+}
+
+// checkBlob checks a blob against desc by streaming it through a hash:
+// the layer, which may be large, is not loaded.
+func checkBlob(fsys fs.FS, what string, desc ocispec.Descriptor) error {
+	if err := desc.Digest.Validate(); err != nil {
+		return fmt.Errorf("%w: %s digest %q: %w", ErrNotBundle, what, desc.Digest, err)
+	}
+	f, err := fsys.Open(blobPath(desc.Digest))
+	if err != nil {
+		return fmt.Errorf("reading %s blob: %w", what, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading %s blob: %w", what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("reading %s blob: %s is not a regular file", what, blobPath(desc.Digest))
+	}
+	if fi.Size() != desc.Size {
+		// Report the real size without reading a blob that may be huge.
+		return &DigestMismatchError{Blob: what, Want: desc.Digest, WantSize: desc.Size, GotSize: fi.Size()}
+	}
+	return CopyVerified(io.Discard, f, what, desc)
 }
 
 // readAtMost reads a whole file, failing with ErrLimitExceeded if it holds

@@ -36,7 +36,7 @@ func TestLayoutRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Digest() != b.Digest() || !bytes.Equal(got.Manifest, b.Manifest) || !bytes.Equal(got.Layer, b.Layer) ||
+			if got.Digest() != b.Digest() || !bytes.Equal(got.Manifest, b.Manifest) || !bytes.Equal(layerBytes(t, got), b.Layer) || got.LayerFile == "" || got.TempLayer ||
 				!bytes.Equal(got.Config, b.Config) || got.LayerDescriptor.Digest != b.LayerDescriptor.Digest {
 				t.Fatalf("ReadLayout(%q) = %s, want %s", ref, got.Digest(), b.Digest())
 			}

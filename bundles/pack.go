@@ -69,8 +69,15 @@ type Bundle struct {
 	Descriptor ocispec.Descriptor
 	// Config is the empty config "{}".
 	Config []byte
-	// Layer is the gzip-compressed tar of the tree.
-	Layer           []byte
+	// Layer is the gzip-compressed tar of the tree, when it is held in
+	// memory; nil when it is in LayerFile.
+	Layer []byte
+	// LayerFile, when set, names the file that holds the layer instead
+	// (read it with OpenLayer): a layout's blob, or a temporary file.
+	LayerFile string
+	// TempLayer says LayerFile is the bundle's own temporary file, which
+	// Close removes.
+	TempLayer       bool
 	LayerDescriptor ocispec.Descriptor
 }
 
@@ -79,7 +86,23 @@ func (b *Bundle) Digest() digest.Digest { return b.Descriptor.Digest }
 
 // Tree decompresses the layer back into a Tree.
 func (b *Bundle) Tree(lim Limits) (*Tree, error) {
-	return ReadTree(bytes.NewReader(b.Layer), lim)
+	r, err := b.OpenLayer()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return ReadTree(r, lim)
+}
+
+// CheckLayer reads the layer with CheckArchive: the checks Tree makes,
+// without holding the files.
+func (b *Bundle) CheckLayer(lim Limits) error {
+	r, err := b.OpenLayer()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return CheckArchive(r, lim)
 }
 
 // Pack builds the layer of t with WriteTar and an OCI 1.1 image manifest
@@ -96,7 +119,13 @@ func Pack(t *Tree, m Metadata) (*Bundle, error) {
 type PackOptions struct {
 	// LayerCache, when set, is asked for the compressed layer of the
 	// tree's tar before compressing it, and given every layer compressed.
+	// It is not used with LayerDir.
 	LayerCache LayerCache
+	// LayerDir, when set, is where the layer is written, to a new
+	// temporary file hashed as it is written, instead of memory: the
+	// bundle's LayerFile, removed by its Close. "" keeps the layer in
+	// memory.
+	LayerDir string
 }
 
 // LayerCache remembers compressed layers by the digest of the uncompressed
@@ -125,15 +154,24 @@ func PackWith(t *Tree, m Metadata, o PackOptions) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
-	layer, err := packLayer(t, o.LayerCache)
-	if err != nil {
-		return nil, fmt.Errorf("packing bundle: %w", err)
+	b := &Bundle{Config: bytes.Clone(emptyConfig)}
+	if o.LayerDir != "" {
+		b.LayerFile, b.LayerDescriptor, err = writeLayerFile(o.LayerDir, t)
+		if err != nil {
+			return nil, fmt.Errorf("packing bundle: %w", err)
+		}
+		b.TempLayer = true
+	} else {
+		if b.Layer, err = packLayer(t, o.LayerCache); err != nil {
+			return nil, fmt.Errorf("packing bundle: %w", err)
+		}
+		b.LayerDescriptor = ocispec.Descriptor{
+			MediaType: LayerMediaType,
+			Digest:    digest.FromBytes(b.Layer),
+			Size:      int64(len(b.Layer)),
+		}
 	}
-	layerDesc := ocispec.Descriptor{
-		MediaType: LayerMediaType,
-		Digest:    digest.FromBytes(layer),
-		Size:      int64(len(layer)),
-	}
+	layerDesc := b.LayerDescriptor
 	manifest, err := json.Marshal(ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
 		MediaType:    ManifestMediaType,
@@ -143,15 +181,11 @@ func PackWith(t *Tree, m Metadata, o PackOptions) (*Bundle, error) {
 		Annotations:  annotations,
 	})
 	if err != nil {
+		_ = b.Close()
 		return nil, fmt.Errorf("encoding manifest: %w", err)
 	}
-	return &Bundle{
-		Manifest:        manifest,
-		Descriptor:      manifestDescriptor(manifest),
-		Config:          bytes.Clone(emptyConfig),
-		Layer:           layer,
-		LayerDescriptor: layerDesc,
-	}, nil
+	b.Manifest, b.Descriptor = manifest, manifestDescriptor(manifest)
+	return b, nil
 }
 
 // packLayer compresses t's tar, or takes the layer from the cache.
@@ -240,7 +274,8 @@ func (m Metadata) annotations() (map[string]string, error) {
 }
 
 // Verify checks that b is consistent: a valid bundle manifest whose
-// descriptor, config and layer match their bytes.
+// descriptor, config and layer match their bytes. A layer in a file is
+// hashed as it is read, not loaded.
 func (b *Bundle) Verify() error {
 	m, err := Validate(b.Manifest)
 	if err != nil {
@@ -255,7 +290,7 @@ func (b *Bundle) Verify() error {
 	if b.LayerDescriptor.Digest != m.Layers[0].Digest || b.LayerDescriptor.Size != m.Layers[0].Size {
 		return fmt.Errorf("%w: layer descriptor %s does not match the manifest's %s", ErrNotBundle, b.LayerDescriptor.Digest, m.Layers[0].Digest)
 	}
-	return verifyBlob("layer", m.Layers[0], b.Layer)
+	return b.verifyLayer(m.Layers[0])
 }
 
 func verifyBlob(what string, desc ocispec.Descriptor, data []byte) error {

@@ -82,6 +82,21 @@ func ReadTree(r io.Reader, lim Limits) (*Tree, error) {
 	return t, nil
 }
 
+// CheckArchive reads a gzip-compressed tar with the checks of ReadTree and
+// Untar, keeping nothing: whether pull would unpack it, in constant
+// memory whatever its size.
+func CheckArchive(r io.Reader, lim Limits) error {
+	return readEntries(r, lim, func(name string, isDir bool, _ int64, body io.Reader) error {
+		if isDir {
+			return nil
+		}
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return fmt.Errorf("reading %s from tar: %w", name, err)
+		}
+		return nil
+	})
+}
+
 // Untar extracts a gzip-compressed tar into dir. It accepts regular files
 // and directories only, with clean relative paths, and refuses anything
 // else with an *UnsafeEntryError: "..", absolute paths, backslashes,

@@ -112,6 +112,7 @@ func TestHostileArchives(t *testing.T) {
 			}
 			_, err := ReadTree(bytes.NewReader(archive), tc.lim)
 			check("ReadTree", err)
+			check("CheckArchive", CheckArchive(bytes.NewReader(archive), tc.lim))
 
 			parent := t.TempDir()
 			err = Untar(bytes.NewReader(archive), filepath.Join(parent, "out"), tc.lim)
@@ -142,6 +143,9 @@ func TestReadTreeMalformed(t *testing.T) {
 			_, err := ReadTree(bytes.NewReader(tt.archive), Limits{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("ReadTree = %v, want an error containing %q", err, tt.want)
+			}
+			if err := CheckArchive(bytes.NewReader(tt.archive), Limits{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("CheckArchive = %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}

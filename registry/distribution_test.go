@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -138,6 +139,15 @@ func TestDistributionTamperedLayer(t *testing.T) {
 			if !strings.Contains(err.Error(), "layer blob "+b.LayerDescriptor.Digest.String()) {
 				t.Errorf("err = %q, want it to name the layer", err)
 			}
+			// Streamed to a file, the same, and no file is left.
+			dir := t.TempDir()
+			got, err = c.PullTo(ctx, ref, dir)
+			if !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), "layer blob "+b.LayerDescriptor.Digest.String()) {
+				t.Fatalf("PullTo tampered layer = %v, %v; want a digest mismatch naming the layer", got, err)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("PullTo of a tampered layer left %v", left)
+			}
 		})
 	}
 }
@@ -185,5 +195,55 @@ func TestDistributionErrors(t *testing.T) {
 	_, err := good.Pull(ctx, distRef(t, r, "shop:1.0.0"))
 	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), "registry "+r.Host()+" unreachable") {
 		t.Errorf("pull from a stopped registry: %v", err)
+	}
+}
+
+// A bundle read from a layout pushes its layer from the file, and PullTo
+// streams it back to a file: the same bytes both ways, checked by digest.
+func TestDistributionStreamedLayer(t *testing.T) {
+	ctx := t.Context()
+	r := testregistry.Start(t)
+	c := plainClient()
+	mem := testBundle(t, "1.0.0", 1)
+	layout := filepath.Join(t.TempDir(), "layout")
+	if err := bundles.WriteLayout(layout, mem, "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundles.ReadLayout(layout, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Layer != nil || b.LayerFile == "" {
+		t.Fatalf("ReadLayout held the layer in memory (%d bytes), want it in its file", len(b.Layer))
+	}
+	ref := distRef(t, r, "team/shop:1.0.0")
+	res, err := c.Push(ctx, b, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != mem.Digest() || res.BlobsPushed != 2 {
+		t.Fatalf("push from the layout: %+v, want %s and 2 blobs", res, mem.Digest())
+	}
+
+	dir := t.TempDir()
+	got, err := c.PullTo(ctx, ref, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Layer != nil || !got.TempLayer || filepath.Dir(got.LayerFile) != dir {
+		t.Fatalf("PullTo: Layer %d bytes, LayerFile %q, TempLayer %v; want a temporary file in %s", len(got.Layer), got.LayerFile, got.TempLayer, dir)
+	}
+	data, err := os.ReadFile(got.LayerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest() != mem.Digest() || !bytes.Equal(data, mem.Layer) || got.Verify() != nil {
+		t.Fatalf("PullTo gave %s, want %s with the same layer", got.Digest(), mem.Digest())
+	}
+	if err := got.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("after Close %s holds %v", dir, left)
 	}
 }

@@ -50,11 +50,24 @@ func (c *Client) resolve(ctx context.Context, ref Reference) (ocispec.Descriptor
 func (c *Client) Pull(ctx context.Context, ref Reference) (*bundles.Bundle, error) {
 	ctx, cancel := c.begin(ctx)
 	defer cancel()
-	b, err := c.pull(ctx, ref)
+	b, err := c.pull(ctx, ref, "", false)
 	return b, c.fail("pull", ref, err)
 }
 
-func (c *Client) pull(ctx context.Context, ref Reference) (*bundles.Bundle, error) {
+// PullTo is Pull with the layer streamed into a new temporary file in dir
+// ("" for the system's temporary directory) instead of memory, its digest
+// checked as it is written: memory does not grow with the layer's size.
+// The bundle's LayerFile names the file; the caller removes it with the
+// bundle's Close. A layer that does not match its digest leaves no file.
+func (c *Client) PullTo(ctx context.Context, ref Reference, dir string) (*bundles.Bundle, error) {
+	ctx, cancel := c.begin(ctx)
+	defer cancel()
+	b, err := c.pull(ctx, ref, dir, true)
+	return b, c.fail("pull", ref, err)
+}
+
+// pull is Pull, or PullTo into dir when toFile.
+func (c *Client) pull(ctx context.Context, ref Reference, dir string, toFile bool) (*bundles.Bundle, error) {
 	if ref.reference() == "" {
 		return nil, invalidRef(ref.String(), "no tag or digest")
 	}
@@ -78,14 +91,24 @@ func (c *Client) pull(ctx context.Context, ref Reference) (*bundles.Bundle, erro
 	if limit <= 0 {
 		limit = bundles.MaxLayerSize
 	}
-	layer, err := c.fetchBlob(ctx, repo, ref, "layer", m.Layers[0], limit)
+	var (
+		layer     []byte
+		layerFile string
+	)
+	if toFile {
+		layerFile, err = c.fetchBlobFile(ctx, repo, ref, "layer", m.Layers[0], limit, dir)
+	} else {
+		layer, err = c.fetchBlob(ctx, repo, ref, "layer", m.Layers[0], limit)
+	}
 	if err != nil {
 		return nil, err
 	}
 	// Every part was checked on the way in (readVerified, Validate), so the
 	// bundle is consistent without b.Verify hashing the layer again.
 	return &bundles.Bundle{
-		Manifest: manifest,
+		LayerFile: layerFile,
+		TempLayer: toFile,
+		Manifest:  manifest,
 		Descriptor: ocispec.Descriptor{
 			MediaType:    bundles.ManifestMediaType,
 			ArtifactType: bundles.ArtifactType,

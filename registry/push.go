@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -84,10 +85,14 @@ func (c *Client) push(ctx context.Context, b *bundles.Bundle, ref Reference, ext
 	for _, blob := range []struct {
 		what string
 		desc ocispec.Descriptor
-		data []byte
-	}{{"config", m.Config, b.Config}, {"layer", m.Layers[0], b.Layer}} {
+		open func() (io.ReadCloser, error)
+	}{
+		{"config", m.Config, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.Config)), nil }},
+		// The layer streams from its file when it has one.
+		{"layer", m.Layers[0], b.OpenLayer},
+	} {
 		desc := blob.desc
-		pushed, err := c.pushBlob(ctx, repo, ref, blob.what, desc, blob.data)
+		pushed, err := c.pushBlobFrom(ctx, repo, ref, blob.what, desc, blob.open)
 		if err != nil {
 			return nil, err
 		}

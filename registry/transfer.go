@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
@@ -20,10 +20,20 @@ import (
 const progressEvery = 1 << 20
 
 // pushBlob uploads data unless the repository already has it, and reports
-// whether it did. A failed upload starts again from a new upload session;
-// from the second try on, the blob is looked for first, in case the
-// registry stored it but the answer was lost.
+// whether it did (see pushBlobFrom).
 func (c *Client) pushBlob(ctx context.Context, repo *remote.Repository, ref Reference, what string, desc ocispec.Descriptor, data []byte) (bool, error) {
+	return c.pushBlobFrom(ctx, repo, ref, what, desc, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+}
+
+// pushBlobFrom uploads the blob open reads unless the repository already
+// has it, and reports whether it did. The blob streams from open to the
+// registry, so a layer in a file is never loaded. A failed upload starts
+// again from a new upload session, with open called again; from the
+// second try on, the blob is looked for first, in case the registry
+// stored it but the answer was lost.
+func (c *Client) pushBlobFrom(ctx context.Context, repo *remote.Repository, ref Reference, what string, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
 	name := what + " " + desc.Digest.String()
 	exists, err := c.blobExists(ctx, repo, ref, name, desc)
 	if err != nil {
@@ -44,7 +54,12 @@ func (c *Client) pushBlob(ctx context.Context, repo *remote.Repository, ref Refe
 				return nil
 			}
 		}
-		r := c.progressReader(bytes.NewReader(data), "push", what, desc)
+		rc, err := open()
+		if err != nil {
+			return fmt.Errorf("reading the %s to upload: %w", what, err)
+		}
+		defer rc.Close()
+		r := c.progressReader(rc, "push", what, desc)
 		if err := repo.Blobs().Push(ctx, desc, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 			return c.classify(err, ref, name)
 		}
@@ -134,20 +149,64 @@ func (c *Client) readVerified(r io.Reader, what string, desc ocispec.Descriptor)
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("%s digest %q: %w", what, desc.Digest, err)
 	}
-	r = c.progressReader(r, "pull", what, desc)
 	var buf bytes.Buffer
 	buf.Grow(int(min(desc.Size, 64<<20)))
-	verifier := desc.Digest.Algorithm().Hash()
-	n, err := io.Copy(io.MultiWriter(&buf, verifier), io.LimitReader(r, desc.Size+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s %s: %w", what, desc.Digest, err)
-	}
-	got := digest.NewDigest(desc.Digest.Algorithm(), verifier)
-	if n != desc.Size || got != desc.Digest {
-		dm := &bundles.DigestMismatchError{Blob: what, Want: desc.Digest, Got: got, WantSize: desc.Size, GotSize: n}
-		return nil, &cleanError{dm.Error(), ErrDigestMismatch, dm}
+	if err := c.copyVerified(&buf, r, what, desc); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// copyVerified is readVerified writing to w instead of memory.
+func (c *Client) copyVerified(w io.Writer, r io.Reader, what string, desc ocispec.Descriptor) error {
+	err := bundles.CopyVerified(w, c.progressReader(r, "pull", what, desc), what, desc)
+	if dm := (*bundles.DigestMismatchError)(nil); errors.As(err, &dm) {
+		return &cleanError{dm.Error(), ErrDigestMismatch, dm}
+	}
+	return err
+}
+
+// fetchBlobFile downloads a blob into a new temporary file in dir,
+// checking its size and digest as it streams, and returns the file's
+// name. A blob that does not match leaves no file; a download cut short is
+// tried again from the start, into a new file.
+func (c *Client) fetchBlobFile(ctx context.Context, repo *remote.Repository, ref Reference, what string, desc ocispec.Descriptor, limit int64, dir string) (string, error) {
+	if desc.Size < 0 || desc.Size > limit {
+		return "", &cleanError{fmt.Sprintf("%s %s is %d bytes, limit is %d", what, desc.Digest, desc.Size, limit), ErrTooLarge, nil}
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return "", fmt.Errorf("%s digest %q: %w", what, desc.Digest, err)
+	}
+	name := what + " " + desc.Digest.String()
+	var file string
+	err := c.retry(ctx, func(ctx context.Context) error {
+		rc, err := repo.Blobs().Fetch(ctx, desc)
+		if err != nil && strings.Contains(err.Error(), "mismatch Content-Length") {
+			return &cleanError{fmt.Sprintf("%s blob %s: the registry sends a size other than the %d bytes the descriptor says", what, desc.Digest, desc.Size), ErrDigestMismatch, err}
+		}
+		if err != nil {
+			return c.classify(err, ref, name)
+		}
+		defer rc.Close()
+		f, err := os.CreateTemp(dir, ".galley-"+what+"-*")
+		if err != nil {
+			return fmt.Errorf("creating a file for the %s: %w", what, err)
+		}
+		err = c.copyVerified(f, rc, what, desc)
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("writing the %s to %s: %w", what, f.Name(), cerr)
+		}
+		if err != nil {
+			_ = os.Remove(f.Name())
+			return c.classifyRead(err, ref)
+		}
+		file = f.Name()
+		return nil
+	})
+	if err != nil {
+		return "", c.during("fetching", what, ref, desc, err)
+	}
+	return file, nil
 }
 
 // progressReader reports the bytes read through r when Options.Progress is

@@ -256,47 +256,49 @@ func hookAnnotation(h *release.Hook) string {
 // line and keep the path of the one before. A line starting with "---" is a
 // document marker wherever it appears (YAML forbids it inside scalars).
 func splitManifest(m string) []Document {
+	// A document is one contiguous run of m (after its marker and source
+	// lines), so it is sliced out rather than copied line by line.
 	var (
 		docs         []Document
 		source       string
-		cur          strings.Builder
+		start, pos   int
 		expectSource bool
 	)
-	flush := func() {
-		if y := cur.String(); !isBlankYAML(y) {
+	flush := func(end int) {
+		if y := m[start:end]; !isBlankYAML(y) {
 			if !strings.HasSuffix(y, "\n") {
 				y += "\n"
 			}
 			docs = append(docs, Document{Source: source, YAML: []byte(y)})
 		}
-		cur.Reset()
 	}
-	for len(m) > 0 {
-		line := m
-		if i := strings.IndexByte(m, '\n'); i >= 0 {
-			line = m[:i+1]
+	for pos < len(m) {
+		line := m[pos:]
+		if i := strings.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
 		}
-		m = m[len(line):]
+		next := pos + len(line)
 
 		if isDocMarker(line) {
-			flush()
-			expectSource = true
+			flush(pos)
+			expectSource, start = true, next
 			if rest := strings.TrimSpace(line[3:]); rest != "" && !strings.HasPrefix(rest, "#") {
-				cur.WriteString(line) // "--- !tag" or "--- value": content starts on the marker line
+				start = pos // "--- !tag" or "--- value": content starts on the marker line
 				expectSource = false
 			}
+			pos = next
 			continue
 		}
 		if expectSource {
 			expectSource = false
 			if s, ok := strings.CutPrefix(line, "# Source: "); ok {
 				source = strings.TrimSpace(s)
-				continue
+				start = next
 			}
 		}
-		cur.WriteString(line)
+		pos = next
 	}
-	flush()
+	flush(len(m))
 	return docs
 }
 

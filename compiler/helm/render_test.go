@@ -403,3 +403,76 @@ func TestParseValues(t *testing.T) {
 		t.Errorf("got %v, want a parsing values error", err)
 	}
 }
+
+// splitManifestByLine is splitManifest as it was, copying line by line:
+// the reference the sliced version must equal.
+func splitManifestByLine(m string) []Document {
+	var (
+		docs         []Document
+		source       string
+		cur          strings.Builder
+		expectSource bool
+	)
+	flush := func() {
+		if y := cur.String(); !isBlankYAML(y) {
+			if !strings.HasSuffix(y, "\n") {
+				y += "\n"
+			}
+			docs = append(docs, Document{Source: source, YAML: []byte(y)})
+		}
+		cur.Reset()
+	}
+	for len(m) > 0 {
+		line := m
+		if i := strings.IndexByte(m, '\n'); i >= 0 {
+			line = m[:i+1]
+		}
+		m = m[len(line):]
+		if isDocMarker(line) {
+			flush()
+			expectSource = true
+			if rest := strings.TrimSpace(line[3:]); rest != "" && !strings.HasPrefix(rest, "#") {
+				cur.WriteString(line)
+				expectSource = false
+			}
+			continue
+		}
+		if expectSource {
+			expectSource = false
+			if s, ok := strings.CutPrefix(line, "# Source: "); ok {
+				source = strings.TrimSpace(s)
+				continue
+			}
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return docs
+}
+
+// The sliced splitManifest gives what the line-by-line one gave, on the
+// reference renders of the real charts and on the edge cases of a stream.
+func TestSplitManifestMatchesByLine(t *testing.T) {
+	inputs := []string{
+		"", "\n", "---", "---\n", "kind: A", "kind: A\n---\nkind: B", "---\n# Source: a.yaml\n",
+		"---\n# Source: a.yaml\nkind: A\n---\n---\nkind: B\n# Source: b.yaml\n",
+		"--- !!map\nkind: A\n--- # c\n# Source: x\nkind: B\n--- value\n",
+		"# Source: first\nkind: A\n---\n# not a source\nkind: B\n---\n\n# Source: late\n",
+	}
+	golden, err := filepath.Glob(filepath.Join(sharedCharts(t), "_golden", "*.yaml"))
+	if err != nil || len(golden) == 0 {
+		t.Fatalf("no reference renders in ../shared/charts/_golden: %v", err)
+	}
+	for _, g := range golden {
+		data, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, string(data), strings.TrimSuffix(string(data), "\n"))
+	}
+	for _, in := range inputs {
+		if got, want := splitManifest(in), splitManifestByLine(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("splitManifest(%.60q...) differs from the line-by-line split: %d documents, want %d", in, len(got), len(want))
+		}
+	}
+}

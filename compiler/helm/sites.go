@@ -90,6 +90,11 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr, com
 	if !mentionsTraced(text) {
 		return text, false
 	}
+	return rewriteParsed(name, text, newSite)
+}
+
+// rewriteParsed is rewriteCalls without the mentionsTraced shortcut.
+func rewriteParsed(name, text string, newSite func(fn string, line int, expr, compared string) int) (string, bool) {
 	t := parse.New(name)
 	t.Mode = parse.SkipFuncCheck
 	trees := map[string]*parse.Tree{}
@@ -218,11 +223,31 @@ func rewriteCalls(name, text string, newSite func(fn string, line int, expr, com
 	return b.String(), true
 }
 
+// mentionsTraced says whether text holds a traced function's name as a
+// whole word, the only way a template can call it: the parser's
+// identifiers are runs of letters, digits and '_', so one it reads as
+// "date" is also a whole ASCII word here. Words, not substrings: "date"
+// is in "update" and "validate", which sent nearly every template
+// through the parser for nothing.
 func mentionsTraced(text string) bool {
-	for fn := range nondeterministic {
-		if strings.Contains(text, fn) {
-			return true
+	start := -1
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && isWordByte(text[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			if _, ok := nondeterministic[text[start:i]]; ok {
+				return true
+			}
+			start = -1
 		}
 	}
 	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }

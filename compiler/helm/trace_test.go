@@ -3,6 +3,9 @@ package helm
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,4 +136,47 @@ func TestTraceMapOrder(t *testing.T) {
 			t.Fatalf("render %d:\n%s", i, docs[0].YAML)
 		}
 	}
+}
+
+// The whole-word shortcut of rewriteCalls never skips a template the full
+// parse would rewrite: on every template of the real charts (subcharts
+// included) and of the test charts, and on names inside other words.
+func TestMentionsTracedSkipsOnlyUntraced(t *testing.T) {
+	texts := map[string]string{
+		"inside words": `{{ .Values.update }} {{ include "validate" . }} {{ .Values.nowhere }} {{ .Values.candidate }}`,
+		"a call":       `{{ now | date "2006" }}`,
+		"a pipeline":   `x: {{- randAlphaNum 8|b64enc }}`,
+		"parenthesis":  `{{ (genCA "x" 3).Cert }}`,
+		"after a dot":  `{{ .Values.now }}`,
+		"non-ASCII":    `{{ $ñow := 1 }}{{ $ñow }}`,
+	}
+	for _, root := range []string{sharedCharts(t), filepath.Join("..", "..", "testdata", "charts")} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.Contains(filepath.ToSlash(p), "/templates/") {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			texts[p] = string(data)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(texts) < 500 {
+		t.Fatalf("only %d templates found, want the real charts' hundreds", len(texts))
+	}
+	skipped := 0
+	for name, text := range texts {
+		count := func(string, int, string, string) int { return 0 }
+		got, gotOK := rewriteCalls(name, text, count)
+		want, wantOK := rewriteParsed(name, text, count)
+		if got != want || gotOK != wantOK {
+			t.Errorf("%s: rewriteCalls = %v, the full parse = %v", name, gotOK, wantOK)
+		}
+		if !mentionsTraced(text) {
+			skipped++
+		}
+	}
+	t.Logf("%d of %d templates skip the parse", skipped, len(texts))
 }

@@ -120,10 +120,13 @@ func export(ctx context.Context, rc *registry.Client, ref registry.Reference, ou
 	if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w %s: it is not a regular file", bundles.ErrRefuseOverwrite, out)
 	}
-	b, err := rc.Pull(ctx, ref)
+	// The layer streams to a file beside out, checked as it arrives, then
+	// into the archive: memory stays flat in the bundle's size.
+	b, err := rc.PullTo(ctx, ref, filepath.Dir(out))
 	if err != nil {
 		return nil, err
 	}
+	defer b.Close()
 	res := &ExportResult{Bundle: ref.WithDigest(b.Digest()), Images: []ExportedImage{}}
 	if ref.Tag != "" {
 		res.Tags = []string{ref.Tag}
@@ -169,13 +172,14 @@ func export(ctx context.Context, rc *registry.Client, ref registry.Reference, ou
 	if err != nil {
 		return nil, err
 	}
-	for _, blob := range []struct {
-		desc ocispec.Descriptor
-		data []byte
-	}{{m.Config, b.Config}, {m.Layers[0], b.Layer}, {b.Descriptor, b.Manifest}} {
-		if err := w.writeBlob(blob.desc, blob.data); err != nil {
-			return nil, err
-		}
+	if err := w.writeBlob(m.Config, b.Config); err != nil {
+		return nil, err
+	}
+	if err := w.writeLayer(b); err != nil {
+		return nil, err
+	}
+	if err := w.writeBlob(b.Descriptor, b.Manifest); err != nil {
+		return nil, err
 	}
 	bundleEntry := func(tag string) ocispec.Descriptor {
 		d := ocispec.Descriptor{MediaType: b.Descriptor.MediaType, ArtifactType: b.Descriptor.ArtifactType, Digest: b.Digest(), Size: b.Descriptor.Size,
@@ -319,6 +323,28 @@ func (w *layoutWriter) writeBlob(desc ocispec.Descriptor, data []byte) error {
 	}
 	if err := w.writeFile(blobName(desc.Digest), data); err != nil {
 		return err
+	}
+	w.written[desc.Digest] = true
+	return nil
+}
+
+// writeLayer streams b's layer into the tar, checking it on the way.
+func (w *layoutWriter) writeLayer(b *bundles.Bundle) error {
+	desc := b.LayerDescriptor
+	if w.written[desc.Digest] {
+		return nil
+	}
+	name := blobName(desc.Digest)
+	r, err := b.OpenLayer()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := w.header(name, desc.Size); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := bundles.CopyVerified(w.tw, r, "layer", desc); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	w.written[desc.Digest] = true
 	return nil

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -77,11 +77,20 @@ refused before anything is unpacked.
 				}
 				ref, r.Verified = verified.Reference, true
 			}
-			b, err := client.Pull(ctx, ref)
+			// The layer streams to a file beside <dir> (Untar's temporary
+			// directory goes there too), checked as it arrives, and is
+			// unpacked from it: memory stays flat in the bundle's size.
+			b, err := client.PullTo(ctx, ref, filepath.Dir(filepath.Clean(o.out)))
 			if err != nil {
 				return err
 			}
-			if err := bundles.Untar(ctxReader{ctx, bytes.NewReader(b.Layer)}, o.out, o.limits()); err != nil {
+			defer b.Close()
+			layer, err := b.OpenLayer()
+			if err != nil {
+				return err
+			}
+			defer layer.Close()
+			if err := bundles.Untar(ctxReader{ctx, layer}, o.out, o.limits()); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}

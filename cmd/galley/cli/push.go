@@ -260,7 +260,8 @@ func loadBundle(ctx context.Context, env *Env, dir string, copts compiler.Option
 		}
 		// A layout may come from anywhere: refuse a layer that pull would
 		// refuse to unpack (links, "..", limits) before it is published.
-		if _, err := b.Tree(bundles.DefaultLimits); err != nil {
+		// Streamed: the files are checked, not kept.
+		if err := b.CheckLayer(bundles.DefaultLimits); err != nil {
 			return nil, fmt.Errorf("reading the layer of %s: %w", b.Digest(), err)
 		}
 		return b, nil
