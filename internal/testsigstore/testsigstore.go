@@ -44,11 +44,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/swag/conv"
 	ct "github.com/google/certificate-transparency-go"
 	cttls "github.com/google/certificate-transparency-go/tls"
 	ctx509 "github.com/google/certificate-transparency-go/x509"
-	"github.com/go-openapi/runtime"
-	"github.com/go-openapi/swag/conv"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/rekor/pkg/types"
 	// Rekor canonicalises only the entry kinds registered by import.
@@ -91,7 +91,7 @@ type Sigstore struct {
 	mu sync.Mutex
 	// validity is how long certificates are valid from their issuance;
 	// Fulcio's is ten minutes.
-	validity time.Duration
+	validity  time.Duration
 	notBefore time.Time // when set, the start of the next certificates
 	entries   int
 }
