@@ -88,7 +88,7 @@ func (c *Client) pull(ctx context.Context, ref Reference) (*bundles.Bundle, erro
 		Manifest: manifest,
 		Descriptor: ocispec.Descriptor{
 			MediaType:    bundles.ManifestMediaType,
-			ArtifactType: bundles.ArtifactType,
+			ArtifactType: m.ArtifactType,
 			Digest:       desc.Digest,
 			Size:         desc.Size,
 		},

@@ -260,6 +260,9 @@ func loadBundle(ctx context.Context, env *Env, dir string, copts compiler.Option
 		if err != nil {
 			return nil, err
 		}
+		if t := copts.ArtifactType; t != "" && t != bundles.ArtifactType && t != b.Descriptor.ArtifactType {
+			return nil, &usageError{fmt.Errorf("--artifact-type %s: %s is a bundle built with artifactType %s; --artifact-type applies when building a stack directory (bundle build --artifact-type)", t, dir, b.Descriptor.ArtifactType)}
+		}
 		// A layout was built for one environment already: --env may only
 		// confirm it.
 		if built := annotation(b, bundles.AnnotationEnvironment); environ != "" && built != environ {
