@@ -17,7 +17,7 @@ import (
 // authenticated with ACTIONS_ID_TOKEN_REQUEST_TOKEN, when the job has
 // `permissions: id-token: write` (cosign pkg/providers/github).
 const (
-	EnvSigstoreIDToken     = "SIGSTORE_ID_TOKEN"
+	EnvSigstoreIDToken     = "SIGSTORE_ID_TOKEN" // #nosec G101 -- the name of a variable, not a credential
 	EnvGitHubTokenURL      = "ACTIONS_ID_TOKEN_REQUEST_URL"
 	EnvGitHubRequestToken  = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 	SigstoreTokenAudience  = "sigstore"
