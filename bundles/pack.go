@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -126,6 +127,22 @@ type PackOptions struct {
 	// bundle's LayerFile, removed by its Close. "" keeps the layer in
 	// memory.
 	LayerDir string
+	// ArtifactType replaces ArtifactType in the manifest, for registries
+	// whose media-type allow-lists refuse galley's own (GitLab, Quay:
+	// flux2#3724, cue#2817). It must be a media type (type/subtype).
+	ArtifactType string
+}
+
+// mediaTypeRe is RFC 6838's type "/" subtype, with the characters registries
+// and the OCI image spec allow, and optional parameters refused.
+var mediaTypeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
+
+// ValidateArtifactType checks that t can be a bundle's artifactType.
+func ValidateArtifactType(t string) error {
+	if !mediaTypeRe.MatchString(t) {
+		return fmt.Errorf("artifactType %q is not a media type (type/subtype, e.g. %s)", t, ArtifactType)
+	}
+	return nil
 }
 
 // LayerCache remembers compressed layers by the digest of the uncompressed
@@ -154,6 +171,13 @@ func PackWith(t *Tree, m Metadata, o PackOptions) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packing bundle: %w", err)
 	}
+	artifactType := ArtifactType
+	if o.ArtifactType != "" {
+		if err := ValidateArtifactType(o.ArtifactType); err != nil {
+			return nil, fmt.Errorf("packing bundle: %w", err)
+		}
+		artifactType = o.ArtifactType
+	}
 	b := &Bundle{Config: bytes.Clone(emptyConfig)}
 	if o.LayerDir != "" {
 		b.LayerFile, b.LayerDescriptor, err = writeLayerFile(o.LayerDir, t)
@@ -175,7 +199,7 @@ func PackWith(t *Tree, m Metadata, o PackOptions) (*Bundle, error) {
 	manifest, err := json.Marshal(ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
 		MediaType:    ManifestMediaType,
-		ArtifactType: ArtifactType,
+		ArtifactType: artifactType,
 		Config:       emptyConfigDescriptor,
 		Layers:       []ocispec.Descriptor{layerDesc},
 		Annotations:  annotations,
@@ -216,9 +240,18 @@ func packLayer(t *Tree, cache LayerCache) ([]byte, error) {
 }
 
 func manifestDescriptor(manifest []byte) ocispec.Descriptor {
+	// The artifactType is the manifest's own: ArtifactType unless packed
+	// with PackOptions.ArtifactType. A manifest that does not decode keeps
+	// the default; Validate reports it.
+	var head struct {
+		ArtifactType string `json:"artifactType"`
+	}
+	if err := json.Unmarshal(manifest, &head); err != nil || head.ArtifactType == "" {
+		head.ArtifactType = ArtifactType
+	}
 	return ocispec.Descriptor{
 		MediaType:    ManifestMediaType,
-		ArtifactType: ArtifactType,
+		ArtifactType: head.ArtifactType,
 		Digest:       digest.FromBytes(manifest),
 		Size:         int64(len(manifest)),
 	}
@@ -321,8 +354,12 @@ func Validate(manifest []byte) (*ocispec.Manifest, error) {
 		return nil, notBundle("manifest schemaVersion is %d, want 2", m.SchemaVersion)
 	case m.MediaType != ManifestMediaType:
 		return nil, notBundle("manifest mediaType is %q, want %q", m.MediaType, ManifestMediaType)
-	case m.ArtifactType != ArtifactType:
+	case m.ArtifactType == "":
 		return nil, notBundle("manifest artifactType is %q, want %q", m.ArtifactType, ArtifactType)
+	case !mediaTypeRe.MatchString(m.ArtifactType):
+		// Another type is one chosen for a registry's allow-list
+		// (PackOptions.ArtifactType); what makes a bundle is the rest.
+		return nil, notBundle("manifest artifactType %q is not a media type", m.ArtifactType)
 	case m.Config.MediaType != ConfigMediaType:
 		return nil, notBundle("config mediaType is %q, want %q", m.Config.MediaType, ConfigMediaType)
 	case m.Config.Digest != emptyConfigDescriptor.Digest || m.Config.Size != emptyConfigDescriptor.Size:

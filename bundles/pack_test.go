@@ -227,7 +227,7 @@ func TestValidate(t *testing.T) {
 		{desc: "no media type", manifest: mutate(func(m map[string]any) { delete(m, "mediaType") }), want: "manifest mediaType is \"\""},
 		{desc: "index", manifest: mutate(func(m map[string]any) { m["mediaType"] = ocispec.MediaTypeImageIndex }), want: "manifest mediaType is"},
 		{desc: "no artifact type", manifest: mutate(func(m map[string]any) { delete(m, "artifactType") }), want: "artifactType is \"\""},
-		{desc: "other artifact type", manifest: mutate(func(m map[string]any) { m["artifactType"] = "application/vnd.cncf.helm.config.v1+json" }), want: "artifactType is"},
+		{desc: "artifact type not a media type", manifest: mutate(func(m map[string]any) { m["artifactType"] = "galley bundle" }), want: `artifactType "galley bundle" is not a media type`},
 		{desc: "image config", manifest: mutate(func(m map[string]any) { config(m)["mediaType"] = ocispec.MediaTypeImageConfig }), want: "config mediaType is"},
 		{desc: "non-empty config", manifest: mutate(func(m map[string]any) { config(m)["size"] = 3 }), want: "want the empty config"},
 		{desc: "no layers", manifest: mutate(func(m map[string]any) { m["layers"] = []any{} }), want: "has 0 layers, want 1"},
@@ -286,4 +286,46 @@ func samplePackOther(t *testing.T) *Bundle {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A bundle packed with another artifactType (for a registry's allow-list)
+// carries it in its manifest and descriptor, reads back as a bundle, and
+// differs from the default only there; a type that is not a media type is
+// refused.
+func TestPackArtifactType(t *testing.T) {
+	const other = "application/vnd.oci.image.config.v1+json"
+	def := samplePack(t)
+	b, err := PackWith(sampleTree(t), sampleMetadata, PackOptions{ArtifactType: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Validate(b.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ArtifactType != other || b.Descriptor.ArtifactType != other {
+		t.Errorf("artifactType: manifest %q, descriptor %q, want %q", m.ArtifactType, b.Descriptor.ArtifactType, other)
+	}
+	if b.Digest() == def.Digest() || b.LayerDescriptor.Digest != def.LayerDescriptor.Digest {
+		t.Errorf("digests: %s (layer %s), default %s (layer %s): want another manifest, the same layer", b.Digest(), b.LayerDescriptor.Digest, def.Digest(), def.LayerDescriptor.Digest)
+	}
+	if def.Descriptor.ArtifactType != ArtifactType {
+		t.Errorf("default descriptor artifactType %q", def.Descriptor.ArtifactType)
+	}
+	dir := t.TempDir()
+	if err := WriteLayout(dir, b); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadLayout(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Digest() != b.Digest() || back.Descriptor.ArtifactType != other {
+		t.Errorf("read back %s %q", back.Digest(), back.Descriptor.ArtifactType)
+	}
+	for _, bad := range []string{"galley", "application/vnd.galley.bundle.v1; charset=utf-8", "/x"} {
+		if _, err := PackWith(sampleTree(t), sampleMetadata, PackOptions{ArtifactType: bad}); err == nil || !strings.Contains(err.Error(), "is not a media type") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
 }

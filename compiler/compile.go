@@ -54,6 +54,9 @@ type Options struct {
 	// the references as rendered, and import pins them. The CLI supplies
 	// it, since the compiler does not talk to image registries.
 	ResolveImages func(ctx context.Context, images []string) (map[string]string, error)
+	// ArtifactType replaces the bundle manifest's artifactType
+	// (bundles.ArtifactType), for a registry whose allow-list refuses it.
+	ArtifactType string
 }
 
 // Event reports progress on one app.
@@ -169,7 +172,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 
-	var po bundles.PackOptions
+	po := bundles.PackOptions{ArtifactType: o.ArtifactType}
 	if cache != nil {
 		po.LayerCache = cache
 	}

@@ -40,6 +40,10 @@ func addFlux(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) error {
 	}
 	if f.Verify != nil {
 		opts.VerifySecret = f.Verify.SecretRef
+		opts.TrustedRootSecret = f.Verify.TrustedRootSecretRef
+		for _, id := range f.Verify.MatchOIDCIdentity {
+			opts.VerifyIdentities = append(opts.VerifyIdentities, flux.OIDCIdentity{Issuer: id.Issuer, Subject: id.Subject})
+		}
 	}
 
 	var errs stack.Errors

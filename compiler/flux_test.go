@@ -220,6 +220,47 @@ func TestCompileFluxKeepNamespaces(t *testing.T) {
 	}
 }
 
+// A keyless verify block reaches the OCIRepository as Flux reads it: the
+// identities, and the trusted root Secret of a private Sigstore.
+func TestCompileFluxKeyless(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, fluxStack(`{
+			repository: "oci://registry.example.com/team/s"
+			verify: {
+				provider: "cosign"
+				matchOIDCIdentity: [{issuer: "^https://gitlab\\.example\\.com$", subject: "^project_path:platform/data:ref_type:tag:ref:v"}]
+				trustedRootSecretRef: "sigstore-root"
+			}
+		}`))
+	res, err := compiler.Compile(context.Background(), dir, opts())
+	if err != nil {
+		t.Fatal(stack.FormatError(err, dir))
+	}
+	f, ok := res.Tree.Get("flux/root/ocirepository.yaml")
+	if !ok {
+		t.Fatal("no flux/root/ocirepository.yaml")
+	}
+	var repo struct {
+		Spec struct {
+			Verify struct {
+				Provider             string
+				SecretRef            *struct{ Name string }             `json:"secretRef"`
+				MatchOIDCIdentity    []struct{ Issuer, Subject string } `json:"matchOIDCIdentity"`
+				TrustedRootSecretRef struct{ Name string }              `json:"trustedRootSecretRef"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(f, &repo); err != nil {
+		t.Fatal(err)
+	}
+	v := repo.Spec.Verify
+	if v.Provider != "cosign" || v.SecretRef != nil || len(v.MatchOIDCIdentity) != 1 ||
+		v.MatchOIDCIdentity[0].Issuer != `^https://gitlab\.example\.com$` || v.MatchOIDCIdentity[0].Subject != "^project_path:platform/data:ref_type:tag:ref:v" ||
+		v.TrustedRootSecretRef.Name != "sigstore-root" {
+		t.Errorf("OCIRepository verify: %+v\n%s", v, f)
+	}
+}
+
 func TestCompileFluxErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, flux string
@@ -253,6 +294,38 @@ func TestCompileFluxErrors(t *testing.T) {
 			name: "repository with a tag",
 			flux: `{repository: "oci://registry.example.com/team/s:1.2.0"}`,
 			want: []string{"stack.delivery.flux.repository: invalid value"},
+		},
+		{
+			name: "verify neither key nor identity",
+			flux: `{
+			repository: "oci://registry.example.com/team/s"
+			verify: provider: "cosign"
+		}`,
+			want: []string{"stack.cue:20:4: stack.delivery.flux.verify: verify needs secretRef (a Secret with the cosign public key) or matchOIDCIdentity (the keyless signers): without either Flux accepts a keyless signature from anyone"},
+		},
+		{
+			name: "verify key and identity",
+			flux: `{
+			repository: "oci://registry.example.com/team/s"
+			verify: {provider: "cosign", secretRef: "pub", matchOIDCIdentity: [{issuer: "^https://x$", subject: "^y$"}]}
+		}`,
+			want: []string{"stack.delivery.flux.verify: secretRef and matchOIDCIdentity exclude each other"},
+		},
+		{
+			name: "verify identity regexp",
+			flux: `{
+			repository: "oci://registry.example.com/team/s"
+			verify: {provider: "cosign", matchOIDCIdentity: [{issuer: "^https://x$", subject: "(unclosed"}]}
+		}`,
+			want: []string{`stack.cue:20:86: stack.delivery.flux.verify.matchOIDCIdentity[0].subject: subject "(unclosed" is not a Go regular expression (Flux compiles it with Go): error parsing regexp`},
+		},
+		{
+			name: "verify empty identity list",
+			flux: `{
+			repository: "oci://registry.example.com/team/s"
+			verify: {provider: "cosign", matchOIDCIdentity: []}
+		}`,
+			want: []string{"stack.delivery.flux.verify.matchOIDCIdentity"},
 		},
 		{
 			name: "unknown field",

@@ -125,7 +125,7 @@ func (c *Client) copy(ctx context.Context, src, dst Reference, o CopyOptions) (*
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	d := desc.Digest
-	mdesc := ocispec.Descriptor{MediaType: bundles.ManifestMediaType, ArtifactType: bundles.ArtifactType, Digest: d, Size: int64(len(manifest))}
+	mdesc := ocispec.Descriptor{MediaType: bundles.ManifestMediaType, ArtifactType: m.ArtifactType, Digest: d, Size: int64(len(manifest))}
 	res := &CopyResult{Digest: d, Source: src.WithDigest(d), Reference: dst.WithDigest(d)}
 	tags, err := copyTags(src, dst, o.Tags, m)
 	if err != nil {

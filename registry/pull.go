@@ -111,7 +111,7 @@ func (c *Client) pull(ctx context.Context, ref Reference, dir string, toFile boo
 		Manifest:  manifest,
 		Descriptor: ocispec.Descriptor{
 			MediaType:    bundles.ManifestMediaType,
-			ArtifactType: bundles.ArtifactType,
+			ArtifactType: m.ArtifactType,
 			Digest:       desc.Digest,
 			Size:         desc.Size,
 		},

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/galley-dev/galley/bundles"
 )
@@ -157,6 +159,9 @@ func (c *Client) pushManifest(ctx context.Context, repo *remote.Repository, ref 
 	err = c.retry(ctx, func(ctx context.Context) error {
 		r := c.progressReader(bytes.NewReader(b.Manifest), "push", "manifest", b.Descriptor)
 		if err := repo.Manifests().Push(ctx, b.Descriptor, r); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			if refused := typeRefused(err, ref, b); refused != nil {
+				return refused
+			}
 			return c.classify(err, ref, "manifest "+b.Digest().String())
 		}
 		return nil
@@ -189,4 +194,33 @@ func (c *Client) pushTag(ctx context.Context, repo *remote.Repository, ref Refer
 	}
 	u.Changed = true
 	return u, nil
+}
+
+// ErrManifestTypeRefused: the registry refused the bundle manifest as
+// invalid, as registries with media-type allow-lists (GitLab, Quay) do for
+// an artifactType or config type they do not know (flux2#3724, cue#2817).
+var ErrManifestTypeRefused = errors.New("registry refused the manifest's type")
+
+// typeRefused recognises a registry refusing the bundle manifest with
+// MANIFEST_INVALID, and says what to do: the manifest is galley's own
+// (validated before the push), so the likely cause is the registry's
+// allow-list of media types. nil for any other error.
+func typeRefused(err error, ref Reference, b *bundles.Bundle) error {
+	var resp *errcode.ErrorResponse
+	if !errors.As(err, &resp) || resp.StatusCode != http.StatusBadRequest {
+		return nil
+	}
+	for _, e := range resp.Errors {
+		if e.Code != errcode.ErrorCodeManifestInvalid {
+			continue
+		}
+		detail := e.Message
+		if d, ok := e.Detail.(string); ok && d != "" {
+			detail += "; " + d
+		}
+		return &cleanError{fmt.Sprintf("%s refused the bundle manifest %s (HTTP 400 MANIFEST_INVALID: %s): registries with an allow-list of media types (GitLab, Quay) refuse an artifactType they do not know, here %s; "+
+			"build the bundle with --artifact-type set to a type %s accepts (the layer, and what Argo CD and Flux deploy, stay the same)",
+			ref.Registry, b.Digest(), detail, b.Descriptor.ArtifactType, ref.Registry), ErrManifestTypeRefused, err}
+	}
+	return nil
 }

@@ -180,12 +180,18 @@ func SignatureStatement(d digest.Digest) ([]byte, error) {
 // returns the Sigstore bundle v0.3 as JSON, as `cosign sign --key` and
 // `cosign attest --key` write it with no transparency log (key mode,
 // --tlog-upload=false): the verification material is the key's hint.
+//
+// With a *KeylessSigner the bundle is signed keyless instead: its
+// verification material is the Fulcio certificate and the Rekor entry.
 func SignStatement(ctx context.Context, sv signature.SignerVerifier, statement []byte) ([]byte, error) {
-	kp, err := NewKeypair(sv)
-	if err != nil {
+	if _, err := parseStatement(statement); err != nil {
 		return nil, fmt.Errorf("signing bundle: %w", err)
 	}
-	if _, err := parseStatement(statement); err != nil {
+	if ks, ok := sv.(*KeylessSigner); ok {
+		return ks.signStatement(ctx, statement)
+	}
+	kp, err := NewKeypair(sv)
+	if err != nil {
 		return nil, fmt.Errorf("signing bundle: %w", err)
 	}
 	b, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType}, kp, sgsign.BundleOptions{Context: ctx})
@@ -213,6 +219,10 @@ type VerifiedBundle struct {
 // predicateType is not empty, that predicate type. Failures wrap
 // ErrInvalidBundle, ErrSignatureMismatch, ErrDigestMismatch or
 // ErrPredicateType.
+//
+// With a *KeylessVerifier (or a *KeylessSigner) v, the bundle is checked
+// keyless instead (see KeylessVerifier), and may fail with
+// ErrIdentityMismatch, ErrNotKeyless or ErrNoTransparencyLog.
 func VerifyBundle(ctx context.Context, v signature.Verifier, b []byte, d digest.Digest, predicateType string) (*VerifiedBundle, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("digest %q: %w", d, err)
@@ -234,17 +244,31 @@ func VerifyBundle(ctx context.Context, v signature.Verifier, b []byte, d digest.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	key := root.NewExpiringKey(v, time.Time{}, time.Time{})
-	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return key, nil })
-	verifier, err := verify.NewVerifier(tm, verify.WithNoObserverTimestamps())
-	if err != nil {
-		return nil, fmt.Errorf("verifying bundle: %w", err)
-	}
 	// The signature first, the subject after: a statement is read only
 	// once the key vouches for it, and a signature that holds over another
 	// digest is reported as such rather than as a bad signature.
-	if _, err := verifier.Verify(&bundle, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithKey())); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSignatureMismatch, err)
+	switch kv := v.(type) {
+	case *KeylessVerifier:
+		if err := kv.verifyBundle(&bundle); err != nil {
+			return nil, err
+		}
+	case *KeylessSigner:
+		if err := kv.verifyBundle(&bundle); err != nil {
+			return nil, err
+		}
+	default:
+		if vc, err := bundle.VerificationContent(); err == nil && vc.Certificate() != nil {
+			return nil, fmt.Errorf("%w: the bundle is signed keyless (certificate of %s): verify it with --certificate-identity, --certificate-oidc-issuer and --trusted-root", ErrSignatureMismatch, certIdentity(vc.Certificate()))
+		}
+		key := root.NewExpiringKey(v, time.Time{}, time.Time{})
+		tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return key, nil })
+		verifier, err := verify.NewVerifier(tm, verify.WithNoObserverTimestamps())
+		if err != nil {
+			return nil, fmt.Errorf("verifying bundle: %w", err)
+		}
+		if _, err := verifier.Verify(&bundle, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithKey())); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSignatureMismatch, err)
+		}
 	}
 	st, err := parseStatement(env.GetPayload())
 	if err != nil {

@@ -156,6 +156,15 @@ type Options struct {
 	// key (cosign.pub) the bundle must be signed with; "" verifies
 	// nothing.
 	VerifySecret string
+	// VerifyIdentities are the keyless signers Flux accepts, by OIDC
+	// issuer and subject regular expressions (matchOIDCIdentity); set
+	// instead of VerifySecret. Flux accepts a keyless signature from
+	// anyone when neither is set, so Generate never writes that.
+	VerifyIdentities []OIDCIdentity
+	// TrustedRootSecret names the Secret in Namespace holding a
+	// trusted_root.json (a private Sigstore's Fulcio and Rekor), for Flux
+	// 2.9+ (trustedRootSecretRef); "" trusts public-good Sigstore.
+	TrustedRootSecret string
 	// PullSecret names a kubernetes.io/dockerconfigjson Secret in Namespace
 	// with the registry's credentials; "" for anonymous pulls.
 	PullSecret string
@@ -203,8 +212,14 @@ func Generate(o Options) ([]bundles.File, error) {
 			LayerSelector: layerSelector{MediaType: bundles.LayerMediaType, Operation: "extract"},
 		},
 	}
-	if o.VerifySecret != "" {
+	switch {
+	case o.VerifySecret != "":
 		repo.Spec.Verify = &verify{Provider: "cosign", SecretRef: &localRef{Name: o.VerifySecret}}
+	case len(o.VerifyIdentities) > 0:
+		repo.Spec.Verify = &verify{Provider: "cosign", MatchOIDCIdentity: o.VerifyIdentities}
+	}
+	if repo.Spec.Verify != nil && o.TrustedRootSecret != "" {
+		repo.Spec.Verify.TrustedRootSecretRef = &localRef{Name: o.TrustedRootSecret}
 	}
 	if o.PullSecret != "" {
 		repo.Spec.SecretRef = &localRef{Name: o.PullSecret}
@@ -388,7 +403,22 @@ func (o *Options) validate() error {
 	if o.Timeout != "" {
 		duration("timeout", o.Timeout)
 	}
-	for _, s := range []struct{ what, v string }{{"verify secret", o.VerifySecret}, {"pull secret", o.PullSecret}} {
+	if o.VerifySecret != "" && len(o.VerifyIdentities) > 0 {
+		bad("verify: a secret and OIDC identities exclude each other (Flux uses the key and ignores the identities)")
+	}
+	if o.TrustedRootSecret != "" && o.VerifySecret == "" && len(o.VerifyIdentities) == 0 {
+		bad("verify: a trusted root secret verifies nothing without a secret or OIDC identities")
+	}
+	for i, id := range o.VerifyIdentities {
+		for _, f := range []struct{ what, re string }{{"issuer", id.Issuer}, {"subject", id.Subject}} {
+			if f.re == "" {
+				bad("verify identity %d: no %s: Flux would accept a keyless signature from any %s", i+1, f.what, f.what)
+			} else if _, err := regexp.Compile(f.re); err != nil {
+				bad("verify identity %d: %s %q: %v", i+1, f.what, f.re, err)
+			}
+		}
+	}
+	for _, s := range []struct{ what, v string }{{"verify secret", o.VerifySecret}, {"trusted root secret", o.TrustedRootSecret}, {"pull secret", o.PullSecret}} {
 		if s.v == "" {
 			continue
 		}
@@ -540,8 +570,18 @@ type layerSelector struct {
 }
 
 type verify struct {
-	Provider  string    `json:"provider"`
-	SecretRef *localRef `json:"secretRef,omitempty"`
+	Provider             string         `json:"provider"`
+	SecretRef            *localRef      `json:"secretRef,omitempty"`
+	MatchOIDCIdentity    []OIDCIdentity `json:"matchOIDCIdentity,omitempty"`
+	TrustedRootSecretRef *localRef      `json:"trustedRootSecretRef,omitempty"`
+}
+
+// OIDCIdentity is one keyless signer Flux accepts: Go regular expressions
+// its certificate's OIDC issuer and subject must match
+// (source-controller's OIDCIdentityMatch).
+type OIDCIdentity struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
 }
 
 type localRef struct {

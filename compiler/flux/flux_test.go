@@ -51,6 +51,20 @@ var goldenCases = []struct {
 			{Name: "gitops-tools", Namespace: "gitops"},
 		},
 	},
+}, {
+	name: "keyless",
+	opts: Options{
+		StackName: "data",
+		URL:       "oci://ghcr.io/acme/data",
+		Ref:       Ref{Tag: "2.0.0"},
+		VerifyIdentities: []OIDCIdentity{{
+			Issuer:  `^https://token\.actions\.githubusercontent\.com$`,
+			Subject: `^https://github\.com/acme/platform/\.github/workflows/release\.yml@refs/tags/v.*$`,
+		}},
+		TrustedRootSecret: "sigstore-root",
+		Prune:             true, Wait: true,
+		Apps: []App{{Name: "postgres", Namespace: "data"}},
+	},
 }}
 
 // TestGolden compares Generate's files with testdata/golden/<case>.yaml,
@@ -129,8 +143,10 @@ type parsedRepository struct {
 			Operation string
 		} `json:"layerSelector"`
 		Verify *struct {
-			Provider  string
-			SecretRef *struct{ Name string } `json:"secretRef"`
+			Provider             string
+			SecretRef            *struct{ Name string } `json:"secretRef"`
+			MatchOIDCIdentity    []OIDCIdentity         `json:"matchOIDCIdentity"`
+			TrustedRootSecretRef *struct{ Name string } `json:"trustedRootSecretRef"`
 		}
 		SecretRef *struct{ Name string } `json:"secretRef"`
 	}
@@ -168,10 +184,17 @@ func TestObjects(t *testing.T) {
 				t.Errorf("OCIRepository layerSelector: %+v", ls)
 			}
 			switch v := repo.Spec.Verify; {
-			case o.VerifySecret == "" && v != nil:
+			case o.VerifySecret == "" && len(o.VerifyIdentities) == 0 && v != nil:
 				t.Errorf("OCIRepository verify: %+v, want none", v)
-			case o.VerifySecret != "" && (v == nil || v.Provider != "cosign" || v.SecretRef == nil || v.SecretRef.Name != o.VerifySecret):
+			case o.VerifySecret != "" && (v == nil || v.Provider != "cosign" || v.SecretRef == nil || v.SecretRef.Name != o.VerifySecret || v.MatchOIDCIdentity != nil):
 				t.Errorf("OCIRepository verify: %+v, want cosign with secret %s", v, o.VerifySecret)
+			case len(o.VerifyIdentities) > 0 && (v == nil || v.Provider != "cosign" || v.SecretRef != nil || !slices.Equal(v.MatchOIDCIdentity, o.VerifyIdentities)):
+				// Keyless is never unconstrained: the identities are there,
+				// and no key secret that would make Flux ignore them.
+				t.Errorf("OCIRepository verify: %+v, want cosign keyless with %+v", v, o.VerifyIdentities)
+			}
+			if v := repo.Spec.Verify; v != nil && (o.TrustedRootSecret == "") != (v.TrustedRootSecretRef == nil) {
+				t.Errorf("OCIRepository verify trustedRootSecretRef: %+v, want %q", v.TrustedRootSecretRef, o.TrustedRootSecret)
 			}
 			if sr := repo.Spec.SecretRef; (o.PullSecret == "") != (sr == nil) || sr != nil && sr.Name != o.PullSecret {
 				t.Errorf("OCIRepository secretRef: %+v, want %q", sr, o.PullSecret)
@@ -396,6 +419,13 @@ func TestGenerateErrors(t *testing.T) {
 		{"zero interval", ok(func(o *Options) { o.Interval = "0s" }), `(?m)^interval "0s": want a duration above zero$`},
 		{"days", ok(func(o *Options) { o.Timeout = "1d" }), `(?m)^timeout "1d": want a duration`},
 		{"bad verify secret", ok(func(o *Options) { o.VerifySecret = "Cosign" }), `(?m)^verify secret "Cosign": `},
+		{"key and identities", ok(func(o *Options) {
+			o.VerifySecret = "cosign-pub"
+			o.VerifyIdentities = []OIDCIdentity{{Issuer: "^https://x$", Subject: "^y$"}}
+		}), `(?m)^verify: a secret and OIDC identities exclude each other`},
+		{"unconstrained subject", ok(func(o *Options) { o.VerifyIdentities = []OIDCIdentity{{Issuer: "^https://x$"}} }), `(?m)^verify identity 1: no subject: Flux would accept a keyless signature from any subject`},
+		{"bad issuer regexp", ok(func(o *Options) { o.VerifyIdentities = []OIDCIdentity{{Issuer: "(", Subject: "x"}} }), `(?m)^verify identity 1: issuer "\(": error parsing regexp`},
+		{"root alone", ok(func(o *Options) { o.TrustedRootSecret = "root" }), `(?m)^verify: a trusted root secret verifies nothing`},
 		{"bad pull secret", ok(func(o *Options) { o.PullSecret = "-creds" }), `(?m)^pull secret "-creds": `},
 		{"no apps", ok(func(o *Options) { o.Apps = nil }), `(?m)^no apps$`},
 		{"app without name", ok(func(o *Options) { o.Apps[0].Name = "" }), `(?m)^app 0: name is empty$`},

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/galley-dev/galley/bundles"
 	"github.com/galley-dev/galley/compiler"
 )
 
@@ -111,6 +112,7 @@ type compileFlags struct {
 	offline       bool
 	noCache       bool
 	resolveImages bool
+	artifactType  string
 }
 
 func (f *compileFlags) register(fs *pflag.FlagSet) {
@@ -121,6 +123,7 @@ func (f *compileFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.offline, "offline", false, "never use the network for charts: every remote chart must be vendored or in the chart cache")
 	fs.BoolVar(&f.noCache, "no-cache", false, "render every chart, ignoring and not filling the render cache ($GALLEY_CACHE_DIR, default in the user cache directory)")
 	fs.BoolVar(&f.resolveImages, "resolve-images", false, "record each image in bundle.json pinned to the digest its registry gives for its tag (repo:tag@sha256:...)")
+	fs.StringVar(&f.artifactType, "artifact-type", bundles.ArtifactType, "the bundle manifest's artifactType: another media type for a registry whose allow-list refuses galley's (GitLab, Quay)")
 	f.rootFlags.register(fs)
 }
 
@@ -151,6 +154,10 @@ func (f *compileFlags) options(env *Env, plainHTTP bool, timeout time.Duration) 
 		Getenv:        env.Getenv,
 		Jobs:          f.concurrency,
 		Progress:      progressPrinter(env),
+		ArtifactType:  f.artifactType,
+	}
+	if err := bundles.ValidateArtifactType(f.artifactType); err != nil {
+		return compiler.Options{}, &usageError{fmt.Errorf("--artifact-type: %w", err)}
 	}
 	if f.resolveImages {
 		o.ResolveImages = imageResolver(env, plainHTTP, timeout)

@@ -15,8 +15,9 @@ import (
 
 type importOptions struct {
 	registryFlags
-	to      string
-	key     string
+	to  string
+	key string
+	identityFlags
 	signKey string
 	// signatureFormat: see push --signature-format.
 	signatureFormat string
@@ -92,10 +93,8 @@ The relocated bundle's digest is printed on stdout.`,
 			var opts airgap.ImportOptions
 			opts.Concurrency = o.concurrency
 			opts.Force = o.force
-			if o.key != "" {
-				if opts.Verifier, err = sign.LoadVerifier(ctx, o.key); err != nil {
-					return err
-				}
+			if opts.Verifier, err = trustVerifier(ctx, o.key, &o.identityFlags, false); err != nil {
+				return err
 			}
 			switch o.signatureFormat {
 			case "bundle":
@@ -151,7 +150,7 @@ The relocated bundle's digest is printed on stdout.`,
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}
-			printImport(env, o, args[0], r, res)
+			printImport(env, describeSigner(o.key, opts.Verifier), args[0], r, res)
 			_, err = fmt.Fprintln(env.Stdout, r.Digest)
 			return err
 		},
@@ -159,6 +158,7 @@ The relocated bundle's digest is printed on stdout.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringVar(&o.to, "to", "", "the private registry and repository prefix: oci://<registry>/<prefix> (required)")
 	c.Flags().StringVar(&o.key, "key", "", "refuse the file unless the bundle is signed by this cosign public key file or KMS URI")
+	o.identityFlags.register(c.Flags())
 	c.Flags().StringVar(&o.signKey, "sign-key", "", "sign the relocated bundle with this cosign private key file or KMS URI")
 	c.Flags().StringVar(&o.signatureFormat, "signature-format", "bundle", "with --sign-key: bundle (Sigstore bundle referrer: cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig: every Flux)")
 	c.Flags().IntVar(&o.concurrency, "concurrency", 0, "blobs uploaded at once (default 3)")
@@ -188,7 +188,7 @@ func parseDestination(s string) (registry.Reference, error) {
 	return ref, nil
 }
 
-func printImport(env *Env, o *importOptions, file string, r importResult, res *airgap.ImportResult) {
+func printImport(env *Env, signer string, file string, r importResult, res *airgap.ImportResult) {
 	w := env.Stderr
 	pushed := 0
 	for _, im := range r.Images {
@@ -200,14 +200,14 @@ func printImport(env *Env, o *importOptions, file string, r importResult, res *a
 	fmt.Fprintf(w, "  relocated  %s, tags %s%s\n", r.Reference, describeTags(res.Tags), signedNote(pushResult{Signed: r.Signed, SignatureTag: r.SignatureTag}))
 	verified := "signature not checked (no --key)"
 	if r.Verified {
-		verified = "signature verified with " + o.key
+		verified = "signature verified with " + signer
 	}
 	fmt.Fprintf(w, "  original   %s, %s\n", r.Original, verified)
 	fmt.Fprintf(w, "  images     %d (%d pushed, %d already there)\n", len(r.Images), pushed, len(r.Images)-pushed)
 	fmt.Fprintf(w, "  blobs      %d pushed (%s), %d not sent: already there or mounted (%s)\n", r.Pushed, humanBytes(r.Bytes), r.Skipped, humanBytes(r.BytesSkipped))
 	fmt.Fprintf(w, "  took       %s\n", time.Duration(r.Seconds*float64(time.Second)))
 	if !r.Verified {
-		fmt.Fprintln(w, "galley: warning: the bundle's signature was not checked: pass --key with the publisher's public key")
+		fmt.Fprintln(w, "galley: warning: the bundle's signature was not checked: pass --key with the publisher's public key, or the keyless flags (--certificate-identity, --certificate-oidc-issuer, --trusted-root)")
 	}
 	if !r.Signed {
 		fmt.Fprintln(w, "galley: warning: the relocated bundle is not signed (no --sign-key): Flux verification will refuse it")

@@ -6,14 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/registry"
 )
 
 type promoteOptions struct {
 	registryFlags
-	tags   []string
-	key    string
+	tags []string
+	key  string
+	identityFlags
 	force  bool
 	output outputFlag
 }
@@ -83,10 +83,8 @@ is sent to both. The digest is printed on stdout.`,
 				return err
 			}
 			opts := registry.CopyOptions{Tags: o.tags, Force: o.force}
-			if o.key != "" {
-				if opts.Verifier, err = sign.LoadVerifier(ctx, o.key); err != nil {
-					return err
-				}
+			if opts.Verifier, err = trustVerifier(ctx, o.key, &o.identityFlags, false); err != nil {
+				return err
 			}
 			client, err := o.client(env)
 			if err != nil {
@@ -116,7 +114,7 @@ is sent to both. The digest is printed on stdout.`,
 				return writeJSON(env.Stdout, r)
 			}
 			fmt.Fprintf(env.Stderr, "promoted %s to %s: %s; tags %s; %s\n",
-				r.Source, r.Reference, describeCopy(r), describeTags(res.Tags), describeTrust(r, o.key))
+				r.Source, r.Reference, describeCopy(r), describeTags(res.Tags), describeTrust(r, describeSigner(o.key, opts.Verifier)))
 			_, err = fmt.Fprintln(env.Stdout, r.Digest)
 			return err
 		},
@@ -124,6 +122,7 @@ is sent to both. The digest is printed on stdout.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the copy (repeatable), e.g. stable")
 	c.Flags().StringVar(&o.key, "key", "", "refuse to copy unless the source is signed by this cosign public key file or KMS URI")
+	o.identityFlags.register(c.Flags())
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag at the destination that already names other content")
 	registerOutput(c.Flags(), &o.output)
 	return c

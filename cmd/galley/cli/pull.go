@@ -10,14 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/galley-dev/galley/bundles"
-	"github.com/galley-dev/galley/bundles/sign"
 )
 
 type pullOptions struct {
 	registryFlags
 	limitFlags
-	out    string
-	key    string
+	out string
+	key string
+	identityFlags
 	output outputFlag
 }
 
@@ -66,11 +66,11 @@ refused before anything is unpacked.
 				return err
 			}
 			r := pullResult{Dir: o.out}
-			if o.key != "" {
-				v, err := sign.LoadVerifier(ctx, o.key)
-				if err != nil {
-					return err
-				}
+			v, err := trustVerifier(ctx, o.key, &o.identityFlags, false)
+			if err != nil {
+				return err
+			}
+			if v != nil {
 				verified, err := client.Verify(ctx, ref, v)
 				if err != nil {
 					return err
@@ -114,6 +114,7 @@ refused before anything is unpacked.
 	o.registryFlags.register(c.Flags())
 	o.limitFlags.register(c.Flags())
 	c.Flags().StringVar(&o.key, "key", "", "refuse the bundle unless signed by this cosign public key file or KMS URI")
+	o.identityFlags.register(c.Flags())
 	registerDestination(c.Flags(), &o.out, &o.output, "the directory to unpack into (must not exist or be empty)")
 	return c
 }

@@ -20,8 +20,9 @@ import (
 type pushOptions struct {
 	registryFlags
 	compileFlags
-	tags   []string
-	key    string
+	tags []string
+	key  string
+	keylessSignFlags
 	output outputFlag
 	force  bool
 	// signatureFormat is "bundle" or "legacy" (--signature-format).
@@ -92,6 +93,16 @@ bundle referrer makes cosign and Flux 2.8+ check bundles only. The key password 
 GALLEY_KEY_PASSWORD or COSIGN_PASSWORD. The key is loaded and everything
 signed before anything is sent.
 
+With --keyless (CI), there is no key: an OIDC identity token is read from
+SIGSTORE_ID_TOKEN (GitLab CI, cosign) or requested from GitHub Actions
+(ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, audience sigstore; the job needs
+permissions: id-token: write), Fulcio (--fulcio-url) certifies an
+ephemeral key for that identity, and every signature is logged in Rekor
+(--rekor-url); both default to public-good Sigstore. The Sigstore bundle
+and the provenance are signed that way; the legacy format is refused. Check
+it with bundle verify --certificate-identity --certificate-oidc-issuer
+--trusted-root, or cosign verify with the same flags.
+
 With --resolve-images, a stack directory is built as bundle build
 --resolve-images builds it: bundle.json pins each image to the digest its
 registry gives (credentials from the Docker config only; --plain-http
@@ -125,11 +136,23 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 			default:
 				return &usageError{fmt.Errorf("--signature-format %q: want bundle (cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig, every Flux)", o.signatureFormat)}
 			}
-			if o.key == "" && c.Flags().Changed("signature-format") {
-				return &usageError{errors.New("--signature-format needs --key")}
+			if o.key == "" && !o.keyless && c.Flags().Changed("signature-format") {
+				return &usageError{errors.New("--signature-format needs --key or --keyless")}
+			}
+			if !o.keyless && (c.Flags().Changed("fulcio-url") || c.Flags().Changed("rekor-url")) {
+				return &usageError{errors.New("--fulcio-url and --rekor-url need --keyless")}
 			}
 			var signer signature.SignerVerifier
-			if o.key != "" {
+			switch {
+			case o.key != "" && o.keyless:
+				return &usageError{errors.New("--key and --keyless exclude each other")}
+			case o.keyless && format == registry.FormatCosignSig:
+				return &usageError{sign.ErrKeylessLegacy}
+			case o.keyless:
+				if signer, err = o.keylessSignFlags.signer(env); err != nil {
+					return err
+				}
+			case o.key != "":
 				if signer, err = sign.LoadSigner(ctx, o.key, passFunc(env)); err != nil {
 					return err
 				}
@@ -219,8 +242,9 @@ or from --username with --password-stdin. The digest is printed on stdout.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().StringArrayVar(&o.tags, "tag", nil, "another tag to point at the bundle (repeatable), e.g. latest")
 	c.Flags().StringVar(&o.key, "key", "", "sign with this cosign private key file or KMS URI")
-	c.Flags().StringVar(&o.signatureFormat, "signature-format", "bundle", "with --key: bundle (Sigstore bundle referrer: cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig: every Flux)")
-	c.Flags().BoolVar(&o.provenance, "provenance", true, "with --key: attach a signed SLSA v1 provenance")
+	o.keylessSignFlags.register(c.Flags())
+	c.Flags().StringVar(&o.signatureFormat, "signature-format", "bundle", "with --key or --keyless: bundle (Sigstore bundle referrer: cosign v3, Flux 2.8+) or legacy (sha256-<hex>.sig: every Flux)")
+	c.Flags().BoolVar(&o.provenance, "provenance", true, "when signing: attach a signed SLSA v1 provenance")
 	registerOutput(c.Flags(), &o.output)
 	c.Flags().BoolVar(&o.force, "force", false, "move a version tag that already names other content")
 	o.compileFlags.register(c.Flags())
@@ -247,6 +271,9 @@ func loadBundle(ctx context.Context, env *Env, dir string, copts compiler.Option
 		b, err := bundles.ReadLayout(dir, "")
 		if err != nil {
 			return nil, err
+		}
+		if t := copts.ArtifactType; t != "" && t != bundles.ArtifactType && t != b.Descriptor.ArtifactType {
+			return nil, &usageError{fmt.Errorf("--artifact-type %s: %s is a bundle built with artifactType %s; --artifact-type applies when building a stack directory (bundle build --artifact-type)", t, dir, b.Descriptor.ArtifactType)}
 		}
 		// A layout was built for one environment already: --env may only
 		// confirm it.

@@ -10,6 +10,7 @@ import (
 	"github.com/galley-dev/galley/cmd/galley/cli"
 	"github.com/galley-dev/galley/internal/golden"
 	"github.com/galley-dev/galley/internal/testregistry"
+	"github.com/galley-dev/galley/internal/testsigstore"
 	"github.com/galley-dev/galley/internal/testtools"
 )
 
@@ -27,7 +28,7 @@ func TestScript(t *testing.T) {
 		Dir:                 "testdata/script",
 		UpdateScripts:       golden.Update(),
 		RequireExplicitExec: true,
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"registry": testregistry.TestscriptCmd},
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"registry": testregistry.TestscriptCmd, "sigstore": testsigstore.TestscriptCmd},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", filepath.Join(root, "examples"))
 			env.Setenv("TESTDATA", filepath.Join(root, "testdata"))

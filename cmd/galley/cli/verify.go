@@ -1,19 +1,18 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/galley-dev/galley/bundles/provenance"
-	"github.com/galley-dev/galley/bundles/sign"
 )
 
 type verifyOptions struct {
 	registryFlags
-	key        string
+	key string
+	identityFlags
 	output     outputFlag
 	provenance bool
 }
@@ -33,7 +32,7 @@ type verifyResult struct {
 func newVerifyCmd(env *Env) *cobra.Command {
 	o := &verifyOptions{output: "text"}
 	c := &cobra.Command{
-		Use:   "verify oci://<registry>/<repo>:<tag>|@<digest> --key <public-key>",
+		Use:   "verify oci://<registry>/<repo>:<tag>|@<digest> (--key <public-key> | --certificate-identity ... --certificate-oidc-issuer ... --trusted-root FILE)",
 		Short: "Check a bundle's signature and, with --provenance, its provenance",
 		Long: `verify checks that the bundle is signed with the private half of --key (a
 public key file such as cosign.pub, or a KMS URI) over that exact manifest
@@ -46,7 +45,18 @@ verified digest.
 With --provenance it also checks the SLSA v1 provenance attached to the
 bundle: signed by the same key, about this digest, and prints what it
 records (stack, version, environment, source, revision, galley version,
-charts, images and Terraform modules with their digests).`,
+charts, images and Terraform modules with their digests).
+
+A keyless signature (push --keyless, cosign sign in CI) is checked instead
+of --key with --certificate-identity (or -regexp), --certificate-oidc-issuer
+(or -regexp) and --trusted-root trusted_root.json, offline, as cosign
+verify does with the same flags: the certificate chains to a Fulcio CA of
+the root, carries an SCT of one of its CT logs, the signature has a Rekor
+entry of the root made while the certificate was valid, and the identity
+and issuer match. Both an identity and an issuer are required.
+
+Argo CD verifies no OCI signature: run this before promoting a bundle to
+the repository Argo CD deploys from.`,
 		Args: exactArgs(1, "a reference"),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
@@ -54,10 +64,7 @@ charts, images and Terraform modules with their digests).`,
 			if err != nil {
 				return err
 			}
-			if o.key == "" {
-				return &usageError{errors.New("--key <public-key> is required")}
-			}
-			v, err := sign.LoadVerifier(ctx, o.key)
+			v, err := trustVerifier(ctx, o.key, &o.identityFlags, true)
 			if err != nil {
 				return err
 			}
@@ -92,7 +99,7 @@ charts, images and Terraform modules with their digests).`,
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}
-			fmt.Fprintf(env.Stderr, "verified %s: signed with %s (%s)\n", r.Reference, o.key, r.Format)
+			fmt.Fprintf(env.Stderr, "verified %s: signed with %s (%s)\n", r.Reference, describeSigner(o.key, v), r.Format)
 			if prov != nil {
 				printProvenance(env.Stderr, prov)
 			}
@@ -101,7 +108,8 @@ charts, images and Terraform modules with their digests).`,
 		},
 	}
 	o.registryFlags.register(c.Flags())
-	c.Flags().StringVar(&o.key, "key", "", "cosign public key file or KMS URI (required)")
+	c.Flags().StringVar(&o.key, "key", "", "cosign public key file or KMS URI (or the keyless flags)")
+	o.identityFlags.register(c.Flags())
 	registerOutput(c.Flags(), &o.output)
 	c.Flags().BoolVar(&o.provenance, "provenance", false, "also verify the attached SLSA provenance and print it")
 	return c
