@@ -386,3 +386,87 @@ func TestFluxNamesCarryTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// stsChart is a chart with a StatefulSet whose claim templates carry no
+// apiVersion and kind, as most charts write them (Airflow's workers,
+// triggerer and Redis), and a claim template that names them already.
+var stsChart = map[string]string{
+	"charts/h/Chart.yaml": "apiVersion: v2\nname: h\nversion: 0.1.0\n",
+	"charts/h/templates/sts.yaml": `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  serviceName: x
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec: {containers: [{name: x, image: "registry.example.com/x:1"}]}
+  volumeClaimTemplates:
+  - metadata: {name: logs}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+  - apiVersion: v1
+    kind: PersistentVolumeClaim
+    metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`,
+}
+
+// TestClaimTemplatesTyped: for Argo CD, every claim template of a
+// StatefulSet has the apiVersion and kind the API server stores, or the
+// StatefulSet stays OutOfSync after a successful server-side-apply sync
+// (compiler/statefulset.go). Flux needs nothing: its dry-run diff goes
+// through the API server's own conversion, so its output is left as the
+// chart wrote it.
+func TestClaimTemplatesTyped(t *testing.T) {
+	typed := []map[string]any{
+		{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": "logs"},
+		{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": "data"},
+	}
+	tests := []struct {
+		name, delivery string
+		want           []map[string]any
+	}{
+		{"argo CD", `argocd: repository: "oci://registry.example.com/team/s"`, typed},
+		{"both engines", bothEngines, typed},
+		{"flux only", `flux: repository: "oci://registry.example.com/team/s"`, []map[string]any{
+			{"apiVersion": nil, "kind": nil, "name": "logs"},
+			{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": "data"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := maps.Clone(stsChart)
+			files["stack.cue"] = hookStack("", tt.delivery)["stack.cue"]
+			dir := t.TempDir()
+			writeFiles(t, dir, files)
+			res, err := compiler.Compile(context.Background(), dir, opts())
+			if err != nil {
+				t.Fatal(stack.FormatError(err, dir))
+			}
+			data, ok := res.Tree.Get("apps/h/statefulset-h.yaml")
+			if !ok {
+				t.Fatal("no apps/h/statefulset-h.yaml")
+			}
+			var sts struct {
+				Spec struct {
+					VolumeClaimTemplates []map[string]any `json:"volumeClaimTemplates"`
+				}
+			}
+			if err := yaml.Unmarshal(data, &sts); err != nil {
+				t.Fatal(err)
+			}
+			if len(sts.Spec.VolumeClaimTemplates) != len(tt.want) {
+				t.Fatalf("%d claim templates, want %d:\n%s", len(sts.Spec.VolumeClaimTemplates), len(tt.want), data)
+			}
+			for i, w := range tt.want {
+				got := sts.Spec.VolumeClaimTemplates[i]
+				name, _ := got["metadata"].(map[string]any)["name"].(string)
+				if name != w["name"] || got["apiVersion"] != w["apiVersion"] || got["kind"] != w["kind"] {
+					t.Errorf("claim template %d: %s %v/%v, want %s %v/%v",
+						i, name, got["apiVersion"], got["kind"], w["name"], w["apiVersion"], w["kind"])
+				}
+			}
+		})
+	}
+}

@@ -106,10 +106,16 @@ func intAnnotation(o *Object, k string) (int, bool) {
 // for a Kustomization of their own, which the app's waits for; hook Jobs
 // and Pods carry kustomize.toolkit.fluxcd.io/force, so a changed spec
 // replaces them instead of failing on immutable fields.
+//
+// For Argo CD too, StatefulSets' volumeClaimTemplates are typed as the API
+// server stores them (typeClaimTemplates), or they would never look Synced.
 func markObjects(a *stack.App, m deliveryMarks, objs []*Object) *stack.Error {
 	if m.ArgoCD {
 		if err := markArgoCD(a, m, objs); err != nil {
 			return err
+		}
+		for _, o := range objs {
+			typeClaimTemplates(o)
 		}
 	}
 	if m.Flux {

@@ -265,10 +265,20 @@ func waitFluxApplied(t *testing.T, c *testcluster.Cluster, res *compiler.Result,
 // checkAppsExist checks that every object of apps/ is in the API server.
 func checkAppsExist(t *testing.T, c *testcluster.Cluster, res *compiler.Result) {
 	t.Helper()
+	checkObjectsExist(t, c, res, func(object) bool { return true })
+}
+
+// checkObjectsExist checks that the objects of apps/ that keep selects are
+// in the API server.
+func checkObjectsExist(t *testing.T, c *testcluster.Cluster, res *compiler.Result, keep func(object) bool) {
+	t.Helper()
 	dirs := namespaces(t, res.Tree)
 	byNS := map[string][]object{}
 	n := 0
 	for _, o := range objects(t, res.Tree, "apps") {
+		if !keep(o) {
+			continue
+		}
 		byNS[namespaceOf(o, dirs)] = append(byNS[namespaceOf(o, dirs)], o)
 		n++
 	}
