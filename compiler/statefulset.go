@@ -1,5 +1,7 @@
 package compiler
 
+import "github.com/galley-dev/galley/compiler/manifest"
+
 // typeClaimTemplates gives every volumeClaimTemplate of an apps/v1
 // StatefulSet the apiVersion and kind the API server stores on it.
 //
@@ -19,7 +21,7 @@ func typeClaimTemplates(o *Object) {
 	if o.Kind != "StatefulSet" || o.APIVersion != "apps/v1" {
 		return
 	}
-	templates, _ := lookup(o.Body, "spec", "volumeClaimTemplates").([]any)
+	templates, _ := manifest.Lookup(o.Body, "spec", "volumeClaimTemplates").([]any)
 	for _, t := range templates {
 		m, ok := t.(map[string]any)
 		if !ok {
