@@ -170,7 +170,12 @@ The relocated bundle's digest is printed on stdout.`,
 			if o.output == "json" {
 				return writeJSON(env.Stdout, r)
 			}
-			printImport(env, describeSigner(o.key, opts.Verifier), args[0], r, res)
+			signer := describeSigner(o.key, opts.Verifier)
+			if opts.TrustedRootSHA256 != "" {
+				// The verifier was made inside Import, from the pinned root.
+				signer = "keyless, " + opts.Identity.String()
+			}
+			printImport(env, signer, args[0], r, res)
 			_, err = fmt.Fprintln(env.Stdout, r.Digest)
 			return err
 		},
