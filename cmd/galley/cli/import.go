@@ -86,6 +86,14 @@ cosign private key file or KMS URI; password from GALLEY_KEY_PASSWORD or
 COSIGN_PASSWORD) signs it. Flux's verify Secret must then hold the matching
 public key.
 
+For a keyless signature, give the --certificate-* flags and a trusted root:
+--trusted-root FILE, or --trusted-root-sha256 HEX to use the one the file
+carries (export --trusted-root printed its digest). The carried root is used
+only when its sha256 matches: get the digest from the publisher by another
+channel than the file, since whoever can alter the file can replace both the
+signatures and the root. --save-trusted-root FILE then writes it out, for
+the Secret of Flux's verify.trustedRootSecretRef.
+
 As with push, a version tag of the relocated bundle that already names
 other content is refused, naming both digests, before anything is pushed;
 --force moves it. Importing the same file again changes nothing.
@@ -302,7 +310,7 @@ func printImport(env *Env, signer string, file string, r importResult, res *airg
 	fmt.Fprintf(w, "  blobs      %d pushed (%s), %d not sent: already there or mounted (%s)\n", r.Pushed, humanBytes(r.Bytes), r.Skipped, humanBytes(r.BytesSkipped))
 	fmt.Fprintf(w, "  took       %s\n", time.Duration(r.Seconds*float64(time.Second)))
 	if !r.Verified {
-		fmt.Fprintln(w, "galley: warning: the bundle's signature was not checked: pass --key with the publisher's public key, or the keyless flags (--certificate-identity, --certificate-oidc-issuer, --trusted-root)")
+		fmt.Fprintln(w, "galley: warning: the bundle's signature was not checked: pass --key with the publisher's public key, or the keyless flags (--certificate-identity, --certificate-oidc-issuer, and --trusted-root FILE or --trusted-root-sha256 HEX for the root the file carries)")
 	}
 	if !r.Signed {
 		fmt.Fprintln(w, "galley: warning: the relocated bundle is not signed (no --sign-key): Flux verification will refuse it")
