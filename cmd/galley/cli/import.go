@@ -35,25 +35,25 @@ type importOptions struct {
 
 // importResult is `bundle import --output json`.
 type importResult struct {
-	Digest    string      `json:"digest"`
-	Reference string      `json:"reference"`
-	Original  string      `json:"original"`
-	Tags      []tagUpdate `json:"tags"`
-	Verified  bool        `json:"verified"`
-	// TrustedRootSHA256 is the pinned root of the archive the signature
+	Digest       string                 `json:"digest"`
+	Reference    string                 `json:"reference"`
+	Original     string                 `json:"original"`
+	Tags         []tagUpdate            `json:"tags"`
+	Verified     bool                   `json:"verified"`
+	Signed       bool                   `json:"signed"`
+	SignatureTag string                 `json:"signatureTag,omitempty"`
+	Images       []airgap.ImportedImage `json:"images"`
+	Missing      []string               `json:"missing"`
+	Changed      []string               `json:"changed"`
+	Pushed       int                    `json:"pushed"`
+	Skipped      int                    `json:"skipped"`
+	Bytes        int64                  `json:"bytes"`
+	BytesSkipped int64                  `json:"bytesSkipped"`
+	Seconds      float64                `json:"seconds"`
+	// TrustedRootSHA256 is the archive's root, pinned, that the signature
 	// verified against; SavedTrustedRoot where it was written.
-	TrustedRootSHA256 string                 `json:"trustedRootSha256,omitempty"`
-	SavedTrustedRoot  string                 `json:"savedTrustedRoot,omitempty"`
-	Signed            bool                   `json:"signed"`
-	SignatureTag      string                 `json:"signatureTag,omitempty"`
-	Images            []airgap.ImportedImage `json:"images"`
-	Missing           []string               `json:"missing"`
-	Changed           []string               `json:"changed"`
-	Pushed            int                    `json:"pushed"`
-	Skipped           int                    `json:"skipped"`
-	Bytes             int64                  `json:"bytes"`
-	BytesSkipped      int64                  `json:"bytesSkipped"`
-	Seconds           float64                `json:"seconds"`
+	TrustedRootSHA256 string `json:"trustedRootSha256,omitempty"`
+	SavedTrustedRoot  string `json:"savedTrustedRoot,omitempty"`
 }
 
 func newImportCmd(env *Env) *cobra.Command {
