@@ -1,7 +1,10 @@
 package testsigstore
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -18,7 +21,9 @@ var errUsage = errors.New("usage: sigstore start NAME | sigstore token NAME SUBJ
 //	sigstore start NAME          starts a VIRTUAL Sigstore (see the package
 //	                             doc) and sets NAME_FULCIO, NAME_REKOR and
 //	                             NAME_ISSUER to its URLs and NAME_ROOT to its
-//	                             trusted_root.json in $WORK
+//	                             trusted_root.json in $WORK, NAME_ROOT_SHA256
+//	                             to that file's sha256 (hex), as sha256sum
+//	                             prints it
 //	sigstore token NAME SUBJECT  sets SIGSTORE_ID_TOKEN to a token of NAME's
 //	                             OIDC issuer for SUBJECT (e-mail or URI)
 func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
@@ -48,6 +53,9 @@ func TestscriptCmd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv(name+"_REKOR", s.RekorURL)
 		ts.Setenv(name+"_ISSUER", Issuer)
 		ts.Setenv(name+"_ROOT", path)
+		data, err := os.ReadFile(path)
+		ts.Check(err)
+		ts.Setenv(name+"_ROOT_SHA256", fmt.Sprintf("%x", sha256.Sum256(data)))
 	case "token":
 		s := all[name]
 		if s == nil || len(args) != 3 {

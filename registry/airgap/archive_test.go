@@ -185,6 +185,9 @@ func FuzzOpenArchive(f *testing.F) {
 	data, _ := os.ReadFile(writeTar(f, valid))
 	f.Add(data)
 	f.Add(data[:1024])
+	// With a trusted root, whose reader runs on what opens.
+	withRoot, _ := os.ReadFile(writeTar(f, withTrustedRoot(f, valid, []byte(`{"mediaType":"x"}`))))
+	f.Add(withRoot)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "f.tar")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -193,6 +196,9 @@ func FuzzOpenArchive(f *testing.F) {
 		a, err := airgap.OpenArchive(p)
 		if err != nil {
 			return
+		}
+		if _, _, err := a.TrustedRoot(); err != nil && !errors.Is(err, airgap.ErrNoTrustedRoot) && !errors.Is(err, airgap.ErrCorrupt) {
+			t.Fatalf("TrustedRoot of an archive that opened: %v, want ErrNoTrustedRoot or ErrCorrupt", err)
 		}
 		// What opens is whole: every manifest's graph can be read back.
 		for _, d := range a.Manifests() {

@@ -22,7 +22,13 @@
 //     and io.containerd.image.name its normalised name. Multi-arch indexes
 //     are kept whole; with ExportOptions.Platforms an index is replaced by
 //     one listing only those platforms (a new digest; AnnotationSourceDigest
-//     keeps the original one).
+//     keeps the original one);
+//   - "trusted-root" (ExportOptions.TrustedRoot): a Sigstore
+//     trusted_root.json for keyless signatures, an OCI artifact of one
+//     layer titled trusted_root.json. Import uses it only when pinned by
+//     its sha256 (ImportOptions.TrustedRootSHA256), a digest the operator
+//     carries by another channel: a root beside the signatures it vouches
+//     for proves nothing to someone who can alter the file.
 //
 // The tar's entries and their order depend only on what was exported, and
 // the file appears complete or not at all. Archives are read with

@@ -70,6 +70,10 @@ type ExportOptions struct {
 	// their attestations): a new digest, which the relocated bundle pins.
 	// Single-platform images are kept as they are.
 	Platforms []Platform
+	// TrustedRoot, when set, is a Sigstore trusted_root.json stored in the
+	// archive (see KindTrustedRoot). It must parse; import uses it only
+	// when pinned by its sha256.
+	TrustedRoot []byte
 }
 
 // ExportResult says what Export wrote.
@@ -85,6 +89,8 @@ type ExportResult struct {
 	// Blobs counts the blobs written, each once; Bytes is the file size.
 	Blobs int   `json:"blobs"`
 	Bytes int64 `json:"bytes"`
+	// TrustedRoot is the sha256 of the trusted root stored, "" for none.
+	TrustedRoot digest.Digest `json:"trustedRoot,omitempty"`
 }
 
 // ExportedImage is one image of an export.
@@ -119,6 +125,11 @@ func (c *Client) Export(ctx context.Context, ref registry.Reference, out string,
 func export(ctx context.Context, rc *registry.Client, ref registry.Reference, out string, o ExportOptions) (*ExportResult, error) {
 	if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w %s: it is not a regular file", bundles.ErrRefuseOverwrite, out)
+	}
+	if o.TrustedRoot != nil {
+		if _, err := sign.ParseTrustedRoot(o.TrustedRoot); err != nil {
+			return nil, err
+		}
 	}
 	// The layer streams to a file beside out, checked as it arrives, then
 	// into the archive: memory stays flat in the bundle's size.
@@ -208,6 +219,12 @@ func export(ctx context.Context, rc *registry.Client, ref registry.Reference, ou
 	cancel()
 	if err != nil {
 		return nil, err
+	}
+
+	if o.TrustedRoot != nil {
+		if res.TrustedRoot, err = w.writeTrustedRoot(o.TrustedRoot); err != nil {
+			return nil, err
+		}
 	}
 
 	for _, im := range images {

@@ -30,6 +30,13 @@ type ImportOptions struct {
 	// archive (a Sigstore bundle referrer, else the cosign .sig manifest,
 	// as cosign v3 verify --key does) before anything is pushed.
 	Verifier signature.Verifier
+	// TrustedRootSHA256, when set, pins the trusted root the archive
+	// carries: Import refuses the archive unless it holds a root of this
+	// sha256, then verifies the bundle keyless against that root and
+	// Identity. It excludes Verifier. Without the pin the carried root is
+	// never used.
+	TrustedRootSHA256 digest.Digest
+	Identity          sign.Identity
 	// Signer, when set, signs the relocated bundle, in SignatureFormat
 	// (see registry.PublishOptions; the default is a Sigstore bundle).
 	Signer          signature.SignerVerifier
@@ -50,6 +57,10 @@ type ImportResult struct {
 	Tags                []registry.TagUpdate
 	// Verified: ImportOptions.Verifier verified the original signature.
 	Verified bool
+	// TrustedRoot is the archive's trusted_root.json when it matched
+	// ImportOptions.TrustedRootSHA256 (to create the Secret Flux's
+	// verify.trustedRootSecretRef names), nil otherwise.
+	TrustedRoot []byte
 	// SignatureTag is the relocated bundle's signature tag, when signed in
 	// the legacy format; SignatureFormat is the format, "" when unsigned.
 	SignatureTag    string
@@ -124,6 +135,19 @@ func importArchive(ctx context.Context, rc *registry.Client, name string, to reg
 	b := ab.bundle
 	res := &ImportResult{Images: []ImportedImage{}}
 
+	if o.TrustedRootSHA256 != "" {
+		if o.Verifier != nil {
+			return nil, errors.New("a pinned trusted root and a verifier exclude each other")
+		}
+		tr, data, err := a.CheckTrustedRoot(o.TrustedRootSHA256)
+		if err != nil {
+			return nil, err
+		}
+		if o.Verifier, err = sign.NewKeylessVerifier(tr, o.Identity); err != nil {
+			return nil, err
+		}
+		res.TrustedRoot = data
+	}
 	if o.Verifier != nil {
 		if err := verifyArchived(ctx, a, ab, o.Verifier); err != nil {
 			return nil, err

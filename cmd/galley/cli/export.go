@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/galley-dev/galley/bundles/sign"
 	"github.com/galley-dev/galley/registry"
 	"github.com/galley-dev/galley/registry/airgap"
 )
@@ -18,7 +19,9 @@ type exportOptions struct {
 	out        string
 	withImages bool
 	platforms  []string
-	output     outputFlag
+	// trustedRoot: a trusted_root.json to carry in the archive.
+	trustedRoot string
+	output      outputFlag
 }
 
 // exportResult is `bundle export --output json`.
@@ -38,6 +41,9 @@ type exportResult struct {
 	Shared      int     `json:"shared"`
 	SharedBytes int64   `json:"sharedBytes"`
 	Seconds     float64 `json:"seconds"`
+	// TrustedRootSHA256 is the sha256 (hex) of the trusted root carried,
+	// the pin import --trusted-root-sha256 takes; absent without one.
+	TrustedRootSHA256 string `json:"trustedRootSha256,omitempty"`
 }
 
 func newExportCmd(env *Env) *cobra.Command {
@@ -53,6 +59,12 @@ stored once; every blob is checked against its digest on the way.
 
 Multi-arch images are kept whole; --platform keeps only the platforms named
 (the index is cut down to them, under a new digest).
+
+--trusted-root FILE carries a Sigstore trusted_root.json (for keyless
+signatures) in the file as trusted_root.json, and prints its sha256. Import
+uses it only when given that digest (--trusted-root-sha256): send the digest
+by another channel than the file, since whoever can alter the file can
+replace both the signatures and the root.
 
 The file is written under a temporary name and renamed at the end: a failed
 or interrupted export leaves nothing behind, and running it again starts
@@ -82,6 +94,11 @@ Docker config. The bundle digest is printed on stdout.`,
 			if len(opts.Platforms) > 0 && !o.withImages {
 				return &usageError{errors.New("--platform selects images: it needs --with-images")}
 			}
+			if o.trustedRoot != "" {
+				if _, opts.TrustedRoot, err = sign.LoadTrustedRoot(o.trustedRoot); err != nil {
+					return err
+				}
+			}
 			progress, done := totalProgress(env, "copied")
 			var tally transferTally
 			client, err := o.airgapClient(env, tally.track(progress))
@@ -109,6 +126,9 @@ Docker config. The bundle digest is printed on stdout.`,
 				SharedBytes: tally.skippedBytes,
 				Seconds:     elapsed.Round(time.Millisecond).Seconds(),
 			}
+			if res.TrustedRoot != "" {
+				r.TrustedRootSHA256 = res.TrustedRoot.Encoded()
+			}
 			if r.Tags == nil {
 				r.Tags = []string{}
 			}
@@ -119,6 +139,10 @@ Docker config. The bundle digest is printed on stdout.`,
 				r.Reference, o.out, plural(r.Signed, "signature"), plural(len(r.Images), "image"), r.Blobs, humanBytes(r.Bytes))
 			fmt.Fprintf(env.Stderr, "blobs: %d copied in %s, %d more shared with another image and written once (%s)\n",
 				r.Blobs, elapsed.Round(time.Millisecond), r.Shared, humanBytes(r.SharedBytes))
+			if r.TrustedRootSHA256 != "" {
+				fmt.Fprintf(env.Stderr, "trusted root: %s, sha256 %s\n  send this digest to the importer by a channel other than the file: import --trusted-root-sha256 %s\n",
+					airgap.TrustedRootFile, r.TrustedRootSHA256, r.TrustedRootSHA256)
+			}
 			if r.Signed == 0 {
 				fmt.Fprintf(env.Stderr, "galley: warning: %s is not signed: import cannot check where it came from\n", r.Reference)
 			}
@@ -129,6 +153,7 @@ Docker config. The bundle digest is printed on stdout.`,
 	o.registryFlags.register(c.Flags())
 	c.Flags().BoolVar(&o.withImages, "with-images", false, "add every container image the bundle's bundle.json lists")
 	c.Flags().StringSliceVar(&o.platforms, "platform", nil, "keep only these platforms of multi-arch images (os/arch[/variant], comma-separated or repeated)")
+	c.Flags().StringVar(&o.trustedRoot, "trusted-root", "", "carry this Sigstore trusted_root.json in the file, for keyless verification on the far side (import uses it only pinned by the sha256 printed here)")
 	registerDestination(c.Flags(), &o.out, &o.output, "the file to write (a tar of an OCI image layout)")
 	return c
 }
