@@ -237,3 +237,23 @@ func (c *renderCache) PutLayer(tar digest.Digest, layer []byte) {
 	b.Write(layer)
 	c.writeFile(c.layerPath(tar), b.Bytes())
 }
+
+// An alert-tests entry is an empty file whose name digests a run of the
+// built-in alert tests that passed (alerts.PassedTests) and galley's
+// identity: another galley may evaluate rules differently.
+func (c *renderCache) alertTestsPath(key string) string {
+	sum := sha256.Sum256([]byte("galley-alerttests-v1\n" + c.galley + "\n" + key))
+	k := hex.EncodeToString(sum[:])
+	return filepath.Join(c.root, "alerttests", k[:2], k)
+}
+
+// Passed reports whether the run named key passed before.
+func (c *renderCache) Passed(key string) bool {
+	_, err := os.Stat(c.alertTestsPath(key))
+	return err == nil
+}
+
+// RecordPass remembers that the run named key passed.
+func (c *renderCache) RecordPass(key string) {
+	c.writeFile(c.alertTestsPath(key), nil)
+}

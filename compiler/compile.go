@@ -153,7 +153,7 @@ func CompileStack(ctx context.Context, s *stack.Stack, o Options) (*Result, erro
 		return nil, err
 	}
 
-	monitoring, err := addMonitoring(tree, s, apps)
+	monitoring, err := addMonitoring(tree, s, apps, cache)
 	if err != nil {
 		return nil, err
 	}

@@ -17,13 +17,16 @@ import (
 
 // addMonitoring writes monitoring/ for a stack with a monitoring block,
 // and returns its objects.
-func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp) ([]*Object, error) {
+func addMonitoring(tree *bundles.Tree, s *stack.Stack, apps []*renderedApp, cache *renderCache) ([]*Object, error) {
 	if s.Monitoring == nil {
 		return nil, nil
 	}
 	o, err := monitoringOptions(s, apps)
 	if err != nil {
 		return nil, stack.Errors{s.MonitoringError("sources", "%v", err)}
+	}
+	if cache != nil { // a nil *renderCache in the interface would not be nil
+		o.PassedTests = cache
 	}
 	files, err := alerts.Generate(o)
 	if err != nil {

@@ -99,6 +99,18 @@ type Options struct {
 	// the routing go to the plain prometheus chart's values instead
 	// (ChartValues).
 	Chart bool
+	// PassedTests, when set, remembers runs of the built-in pack tests that
+	// passed, so that a rebuild with the same rules and tests does not run
+	// Prometheus's engine again: the tests are a function of the rules and
+	// the tests alone, and cost about a second of CPU per build.
+	PassedTests PassedTests
+}
+
+// PassedTests is a store of test runs that passed, by a key that digests
+// the rules and the tests (compiler: a file per key in galley's cache).
+type PassedTests interface {
+	Passed(key string) bool
+	RecordPass(key string)
 }
 
 // Rule is an alerting rule in the Prometheus rules format, which the

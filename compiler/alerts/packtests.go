@@ -1,6 +1,9 @@
 package alerts
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -509,8 +512,16 @@ func (o *Options) runPackTests(groups []Group) error {
 	if len(tests) == 0 {
 		return nil
 	}
+	key, kerr := packTestsKey(groups, tests)
+	remember := o.PassedTests != nil && kerr == nil
+	if remember && o.PassedTests.Passed(key) {
+		return nil
+	}
 	_, err := RunTests(groups, tests)
 	if err == nil {
+		if remember {
+			o.PassedTests.RecordPass(key)
+		}
 		return nil
 	}
 	failures, ok := errors.AsType[TestFailures](testFailures(err))
@@ -522,6 +533,19 @@ func (o *Options) runPackTests(groups []Group) error {
 		out[i] = &BuiltinTestFailure{Field: fields[f.Key], Test: tests[f.Key][f.Test].Name, TestFailure: f}
 	}
 	return out
+}
+
+// packTestsKey digests what a run of pack tests depends on.
+func packTestsKey(groups []Group, tests map[string][]TestGroup) (string, error) {
+	b, err := json.Marshal(struct {
+		Groups []Group
+		Tests  map[string][]TestGroup
+	}{groups, tests})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // BuiltinTestFailures are the failed built-in tests of the packs.

@@ -88,3 +88,48 @@ func TestPackTestsCatch(t *testing.T) {
 		})
 	}
 }
+
+// passedTests is an in-memory PassedTests that counts what it was asked.
+type passedTests struct {
+	passed       map[string]bool
+	asked, found int
+}
+
+func (p *passedTests) Passed(key string) bool {
+	p.asked++
+	if p.passed[key] {
+		p.found++
+	}
+	return p.passed[key]
+}
+
+func (p *passedTests) RecordPass(key string) { p.passed[key] = true }
+
+// TestPackTestsRemembered: a run that passed is recorded and not run again
+// with the same rules and tests; a failing run is never recorded.
+func TestPackTestsRemembered(t *testing.T) {
+	store := &passedTests{passed: map[string]bool{}}
+	o := fullOptions()
+	o.PassedTests = store
+	if _, err := o.Groups(); err != nil {
+		t.Fatal(err)
+	}
+	recorded := len(store.passed)
+	if recorded == 0 || store.found != 0 {
+		t.Fatalf("first build: %d runs recorded, %d found; want some recorded, none found", recorded, store.found)
+	}
+	if _, err := o.Groups(); err != nil {
+		t.Fatal(err)
+	}
+	if store.found != recorded || len(store.passed) != recorded {
+		t.Errorf("second build: %d of %d runs found, %d recorded; want every run found, none new", store.found, recorded, len(store.passed))
+	}
+
+	o.Infrastructure.ErrorRate.Ratio = 1 // fails HTTPErrorRateHigh's firing test
+	if _, err := o.Groups(); err == nil {
+		t.Fatal("a failing pack test passed")
+	}
+	if len(store.passed) != recorded {
+		t.Errorf("a failing run was recorded: %d entries, want %d", len(store.passed), recorded)
+	}
+}
