@@ -30,12 +30,9 @@ func keylessSigner(t *testing.T, vs *testsigstore.Sigstore, identity string, v *
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sign.NewKeylessSigner(sign.KeylessSignerOptions{
-		Fulcio:   sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: vs.FulcioURL}),
-		Rekor:    []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: vs.RekorURL})},
-		Token:    func(context.Context) (string, error) { return tok, nil },
-		Verifier: v,
-	})
+	o := vs.SignerOptions(tok)
+	o.Verifier = v
+	s, err := sign.NewKeylessSigner(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +215,7 @@ func TestKeylessRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sign.NewKeylessSigner(sign.KeylessSignerOptions{
-		Fulcio: sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: vs.FulcioURL}),
-		Rekor:  []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: vs.RekorURL})},
-		Token:  func(context.Context) (string, error) { return tok, nil },
-	})
+	s, err := sign.NewKeylessSigner(vs.SignerOptions(tok))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"regexp"
 	"testing"
 	"time"
 
-	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/galley-dev/galley/bundles"
@@ -98,11 +96,7 @@ func TestFluxVerifiesSigstoreBundles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := sign.NewKeylessSigner(sign.KeylessSignerOptions{
-			Fulcio: sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: vs.FulcioURL}),
-			Rekor:  []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: vs.RekorURL})},
-			Token:  func(context.Context) (string, error) { return tok, nil },
-		})
+		s, err := sign.NewKeylessSigner(vs.SignerOptions(tok))
 		if err != nil {
 			t.Fatal(err)
 		}

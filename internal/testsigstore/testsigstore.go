@@ -54,10 +54,13 @@ import (
 	// Rekor canonicalises only the entry kinds registered by import.
 	_ "github.com/sigstore/rekor/pkg/types/dsse/v0.0.1"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/galley-dev/galley/bundles/sign"
 )
 
 // Issuer is the OIDC issuer URL of the virtual issuer's tokens.
@@ -563,4 +566,16 @@ func (s *Sigstore) WriteTrustedRoot(path string) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+// SignerOptions are the options of a keyless signer that gets its
+// certificate and log entry from this Sigstore, through the same
+// sigstore-go clients galley uses against public-good Sigstore, with token
+// as the OIDC identity token.
+func (s *Sigstore) SignerOptions(token string) sign.KeylessSignerOptions {
+	return sign.KeylessSignerOptions{
+		Fulcio: sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: s.FulcioURL}),
+		Rekor:  []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: s.RekorURL})},
+		Token:  func(context.Context) (string, error) { return token, nil },
+	}
 }
